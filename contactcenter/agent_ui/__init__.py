@@ -1,0 +1,14 @@
+"""The agent desktop, supervisor views and knowledge editor (blueprints, sockets, static)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the sign-in pages, the desktop, vendor files and the socket namespace."""
+    from contactcenter.agent_ui import sockets
+    from contactcenter.agent_ui.views import bp
+
+    app.register_blueprint(bp)
+    sockets.init_app(app)

@@ -1,0 +1,373 @@
+"""The REST API's endpoints: thin parsing around the capability services."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from sqlalchemy import func, or_, select
+
+from contactcenter.accounts.policy import (
+    Permission,
+    can,
+    can_view_ticket,
+    visible_ticket_filter,
+)
+from contactcenter.api.auth import api_login_required, current_user, error
+from contactcenter.api.openapi import openapi_spec
+from contactcenter.app import db_session, services
+from contactcenter.channels.base import ChannelError
+from contactcenter.customers.errors import CustomerError, InvalidIdentityError, MergeError
+from contactcenter.customers.identity import normalise_email, normalise_phone
+from contactcenter.customers.models import Customer, CustomerIdentity
+from contactcenter.customers.serialize import serialize_customer, serialize_customer_brief
+from contactcenter.customers.service import get_customer, merge_customers, undo_merge
+from contactcenter.tickets.errors import InvalidTransitionError, TicketNotFoundError
+from contactcenter.tickets.intake import process_raw, store_raw
+from contactcenter.tickets.models import RawInbound, RawState, Ticket, TicketStatus
+from contactcenter.tickets.serialize import serialize_message, serialize_ticket, serialize_ticket_brief
+from contactcenter.tickets.service import add_reply, assign_ticket, change_status, get_ticket
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+MAX_LIMIT = 200
+MAX_QUERY = 200
+
+
+def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer") from None
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be between {lo} and {hi}")
+    return value
+
+
+def _json_body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise ValueError("the body must be a JSON object")
+    return data
+
+
+@bp.errorhandler(ValueError)
+def bad_request(exc: ValueError) -> Any:
+    return error(400, str(exc))
+
+
+@bp.errorhandler(404)
+def not_found_handler(_exc: Exception) -> Any:
+    return error(404, "not found")
+
+
+@bp.errorhandler(405)
+def method_not_allowed(_exc: Exception) -> Any:
+    return error(405, "method not allowed")
+
+
+@bp.errorhandler(413)
+def too_large(_exc: Exception) -> Any:
+    return error(413, "request body too large")
+
+
+@bp.get("/openapi.json")
+def openapi() -> Any:
+    return jsonify(openapi_spec())
+
+
+@bp.get("/me")
+@api_login_required(Permission.TICKET_VIEW)
+def me() -> Any:
+    user = current_user()
+    assert user is not None
+    return jsonify(id=user.id, email=user.email, name=user.name,
+                   roles=sorted(user.role_names))
+
+
+def _visible_ticket(number: int) -> Ticket | None:
+    session = db_session()
+    try:
+        ticket = get_ticket(session, number)
+    except TicketNotFoundError:
+        return None
+    # Another role's (or agent's) ticket is indistinguishable from a missing one.
+    return ticket if can_view_ticket(session, current_user(), ticket) else None
+
+
+@bp.get("/tickets")
+@api_login_required(Permission.TICKET_VIEW)
+def list_tickets() -> Any:
+    session = db_session()
+    user = current_user()
+    assert user is not None
+    limit = _int_arg("limit", 50, 1, MAX_LIMIT)
+    offset = _int_arg("offset", 0, 0, 1_000_000)
+    query = select(Ticket).where(visible_ticket_filter(session, user))  # type: ignore[arg-type]
+    status = request.args.get("status")
+    if status:
+        if status not in {s.value for s in TicketStatus}:
+            raise ValueError(f"unknown status {status!r}")
+        query = query.where(Ticket.status == status)
+    customer_id = request.args.get("customer_id")
+    if customer_id:
+        query = query.where(Ticket.customer_id == int(customer_id))
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.scalars(query.order_by(Ticket.last_activity_at.desc(), Ticket.id.desc())
+                           .limit(limit).offset(offset))
+    return jsonify(total=total, items=[serialize_ticket_brief(t) for t in rows])
+
+
+@bp.get("/tickets/<int:number>")
+@api_login_required(Permission.TICKET_VIEW)
+def show_ticket(number: int) -> Any:
+    ticket = _visible_ticket(number)
+    if ticket is None:
+        return error(404, "not found")
+    return jsonify(serialize_ticket(db_session(), ticket))
+
+
+@bp.patch("/tickets/<int:number>")
+@api_login_required(Permission.TICKET_REPLY)
+def update_ticket(number: int) -> Any:
+    ticket = _visible_ticket(number)
+    if ticket is None:
+        return error(404, "not found")
+    data = _json_body()
+    user = current_user()
+    assert user is not None
+    session = db_session()
+    unknown = set(data) - {"status", "assignee_id"}
+    if unknown:
+        raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
+    if "assignee_id" in data:
+        assignee = data["assignee_id"]
+        if assignee is not None and not isinstance(assignee, int):
+            raise ValueError("assignee_id must be an integer or null")
+        if assignee != user.id and not can(user, Permission.TICKET_ASSIGN):
+            return error(403, "permission denied")
+        assign_ticket(session, ticket, assignee, user.id)
+    if "status" in data:
+        if data["status"] not in {s.value for s in TicketStatus}:
+            raise ValueError("unknown status")
+        try:
+            change_status(session, ticket, data["status"], user.id)
+        except InvalidTransitionError as exc:
+            return error(409, str(exc))
+    session.commit()
+    return jsonify(serialize_ticket_brief(ticket))
+
+
+@bp.get("/tickets/<int:number>/messages")
+@api_login_required(Permission.TICKET_VIEW)
+def ticket_messages(number: int) -> Any:
+    ticket = _visible_ticket(number)
+    if ticket is None:
+        return error(404, "not found")
+    return jsonify(items=serialize_ticket(db_session(), ticket)["messages"])
+
+
+@bp.post("/tickets/<int:number>/messages")
+@api_login_required(Permission.TICKET_REPLY)
+def reply(number: int) -> Any:
+    ticket = _visible_ticket(number)
+    if ticket is None:
+        return error(404, "not found")
+    data = _json_body()
+    text, html = data.get("text", ""), data.get("html", "")
+    internal = data.get("internal", False)
+    if not isinstance(text, str) or not isinstance(html, str) or not isinstance(internal, bool):
+        raise ValueError("text and html must be strings, internal a boolean")
+    if len(text) > 100_000 or len(html) > 500_000:
+        raise ValueError("the reply is too long")
+    user = current_user()
+    assert user is not None
+    session = db_session()
+    try:
+        message = add_reply(session, ticket, user.id, text, html, internal=internal)
+    except InvalidTransitionError as exc:
+        return error(409, str(exc))
+    session.commit()
+    if not internal:
+        services().jobs.enqueue("outbox.deliver", message.id, key=f"deliver:{message.id}")
+    return jsonify(serialize_message(message)), 201
+
+
+@bp.get("/customers/<int:customer_id>")
+@api_login_required(Permission.CUSTOMER_VIEW)
+def show_customer(customer_id: int) -> Any:
+    session = db_session()
+    try:
+        customer = get_customer(session, customer_id)
+    except CustomerError:
+        return error(404, "not found")
+    user = current_user()
+    assert user is not None
+    data = serialize_customer(session, customer, user)
+    session.commit()  # the audit record of an unmasked view
+    return jsonify(data)
+
+
+def _customer_matches(q: str) -> list[Customer]:
+    session = db_session()
+    ids: list[int] = []
+    candidates: list[tuple[str, str]] = []
+    try:
+        candidates.append(("email", normalise_email(q)))
+    except InvalidIdentityError:
+        pass
+    if re.fullmatch(r"[+\d\s().-]{5,30}", q):
+        try:
+            candidates.append(("phone", normalise_phone(q)))
+        except InvalidIdentityError:
+            pass
+    for kind, address in candidates:
+        ids += list(session.scalars(select(CustomerIdentity.customer_id).where(
+            CustomerIdentity.kind == kind, CustomerIdentity.address == address)))
+    like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    ids += list(session.scalars(
+        select(Customer.id).where(Customer.merged_into_id.is_(None),
+                                  or_(func.lower(Customer.name).like(like.lower(), escape="\\"),
+                                      Customer.external_id == q)).limit(50)))
+    ids += list(session.scalars(
+        select(CustomerIdentity.customer_id).where(
+            CustomerIdentity.kind == "email",
+            CustomerIdentity.address.like(like.lower(), escape="\\")).limit(50)))
+    seen: dict[int, Customer] = {}
+    for cid in ids:
+        if cid not in seen:
+            customer = get_customer(session, cid)
+            seen.setdefault(customer.id, customer)
+    return list(seen.values())[:50]
+
+
+@bp.get("/customers")
+@api_login_required(Permission.CUSTOMER_VIEW)
+def search_customers() -> Any:
+    q = (request.args.get("q") or "").strip()
+    if not q or len(q) > MAX_QUERY:
+        raise ValueError(f"q is required (1 to {MAX_QUERY} characters)")
+    return jsonify(items=[serialize_customer_brief(c) for c in _customer_matches(q)])
+
+
+@bp.get("/search")
+@api_login_required(Permission.TICKET_VIEW)
+def search() -> Any:
+    q = (request.args.get("q") or "").strip()
+    if not q or len(q) > MAX_QUERY:
+        raise ValueError(f"q is required (1 to {MAX_QUERY} characters)")
+    session = db_session()
+    user = current_user()
+    assert user is not None
+    tickets: list[Ticket] = []
+    number = re.fullmatch(r"#?(\d{1,12})", q)
+    if number:
+        found = _visible_ticket(int(number.group(1)))
+        if found is not None:
+            tickets.append(found)
+    customers = _customer_matches(q) if can(user, Permission.CUSTOMER_VIEW) else []
+    if customers:
+        tickets += list(session.scalars(
+            select(Ticket).where(Ticket.customer_id.in_([c.id for c in customers]),
+                                 visible_ticket_filter(session, user))  # type: ignore[arg-type]
+            .order_by(Ticket.last_activity_at.desc()).limit(50)))
+    like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    tickets += list(session.scalars(
+        select(Ticket).where(func.lower(Ticket.subject).like(like.lower(), escape="\\"),
+                             visible_ticket_filter(session, user))  # type: ignore[arg-type]
+        .order_by(Ticket.last_activity_at.desc()).limit(50)))
+    unique = list({t.id: t for t in tickets}.values())[:50]
+    return jsonify(tickets=[serialize_ticket_brief(t) for t in unique],
+                   customers=[serialize_customer_brief(c) for c in customers])
+
+
+@bp.post("/customers/<int:customer_id>/merge")
+@api_login_required(Permission.CUSTOMER_MERGE)
+def merge(customer_id: int) -> Any:
+    data = _json_body()
+    merged_id = data.get("merged_id")
+    if not isinstance(merged_id, int) or isinstance(merged_id, bool):
+        raise ValueError("merged_id must be an integer")
+    user = current_user()
+    assert user is not None
+    session = db_session()
+    try:
+        record = merge_customers(session, customer_id, merged_id, user.id)
+    except MergeError as exc:
+        return error(409, str(exc))
+    except CustomerError:
+        return error(404, "not found")
+    session.commit()
+    return jsonify(merge_id=record.id, survivor_id=record.survivor_id,
+                   merged_id=record.merged_id), 201
+
+
+@bp.post("/merges/<int:merge_id>/undo")
+@api_login_required(Permission.CUSTOMER_MERGE)
+def unmerge(merge_id: int) -> Any:
+    user = current_user()
+    assert user is not None
+    session = db_session()
+    try:
+        record = undo_merge(session, merge_id, user.id)
+    except MergeError as exc:
+        return error(409, str(exc))
+    session.commit()
+    return jsonify(merge_id=record.id, undone_at=record.undone_at.isoformat()
+                   if record.undone_at else None)
+
+
+@bp.post("/contacts")
+@api_login_required(Permission.IMPORT)
+def post_contact() -> Any:
+    """Take a contact from an integrator: store it raw first, then run intake."""
+    body = request.get_data(cache=False)
+    data = request.get_json(silent=True) if body else None
+    if not isinstance(data, dict) or not isinstance(data.get("external_id"), str):
+        raise ValueError("the body must be a JSON object with an external_id")
+    svc = services()
+    try:
+        svc.registry.get("api").to_inbound(body, inbox_id=None, raw_id=None)
+    except ChannelError as exc:
+        raise ValueError(str(exc)) from exc
+    session = db_session()
+    raw, _new = store_raw(session, "api", data["external_id"][:200], body,
+                          content_type="application/json")
+    result = process_raw(session, raw.id, svc.registry, svc.settings)
+    if result is None:
+        return jsonify(status="failed", raw_id=raw.id), 202
+    return jsonify({**result.to_json(), "raw_id": raw.id}), (
+        201 if result.status == "created" else 200)
+
+
+@bp.get("/raw")
+@api_login_required(Permission.RAW_REPLAY)
+def list_raw() -> Any:
+    state = request.args.get("state", RawState.FAILED)
+    if state not in {s.value for s in RawState}:
+        raise ValueError("unknown state")
+    limit = _int_arg("limit", 50, 1, MAX_LIMIT)
+    rows = db_session().scalars(select(RawInbound).where(RawInbound.state == state)
+                                .order_by(RawInbound.id.desc()).limit(limit))
+    return jsonify(items=[{"id": r.id, "channel": r.channel, "external_id": r.external_id,
+                           "state": r.state, "error": r.error, "attempts": r.attempts,
+                           "received_at": r.received_at.isoformat(), "size": len(r.payload)}
+                          for r in rows])
+
+
+@bp.post("/raw/<int:raw_id>/replay")
+@api_login_required(Permission.RAW_REPLAY)
+def replay_raw(raw_id: int) -> Any:
+    session = db_session()
+    if session.get(RawInbound, raw_id) is None:
+        return error(404, "not found")
+    svc = services()
+    result = process_raw(session, raw_id, svc.registry, svc.settings)
+    if result is None:
+        raw = session.get(RawInbound, raw_id)
+        return jsonify(status="failed", error=raw.error if raw else ""), 200
+    return jsonify(result.to_json())

@@ -1,0 +1,160 @@
+"""The one shape of every contact, the adapter protocol and the adapter registry.
+
+Adapters are the only code that knows a provider. Each turns a provider payload
+into a frozen ``InboundContact`` and sends ``OutboundMessage`` values; core code
+asks the registry for the adapter of a channel kind and never branches on it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from contactcenter.config import Settings
+
+
+class ChannelError(Exception):
+    """A provider payload that cannot be turned into a contact."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """An address the sender is known by: kind is ``email``, ``phone``, ``chat`` or ``external``."""
+
+    kind: str
+    address: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class AttachmentRef:
+    """A file that came with a contact; ``data`` holds its bytes until intake stores them."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    content_id: str | None = None
+    inline: bool = False
+
+
+@dataclass(frozen=True)
+class ThreadHints:
+    """What tells intake which ticket a contact belongs to, strongest first."""
+
+    ticket_number: int | None = None
+    reply_token: str | None = None
+    in_reply_to: tuple[str, ...] = ()
+    thread_on_open_ticket: bool = True
+
+
+@dataclass(frozen=True)
+class InboundContact:
+    """One contact from any channel, normalised.
+
+    ``external_id`` makes intake idempotent per channel (Message-ID, CallSid,
+    MessageSid, chat message id, form submission id). ``sender`` is the
+    provider-native identity; ``other_identities`` are further addresses the
+    contact proves (a form's phone field, a signed chat identity).
+    """
+
+    channel: str
+    external_id: str
+    sender: Identity
+    subject: str = ""
+    text: str = ""
+    html: str = ""
+    inbox_id: int | None = None
+    recipient: str = ""
+    thread: ThreadHints = field(default_factory=ThreadHints)
+    attachments: tuple[AttachmentRef, ...] = ()
+    other_identities: tuple[Identity, ...] = ()
+    received_at: dt.datetime | None = None
+    raw_id: int | None = None
+    language: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A reply on its way out, as the outbox hands it to an adapter."""
+
+    message_id: int
+    channel: str
+    recipient: str
+    subject: str
+    text: str
+    html: str
+    external_id: str | None
+    ticket_number: int
+    reply_token: str
+    in_reply_to: tuple[str, ...] = ()
+    inbox_address: str = ""
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What a provider answered to a send: its id for the message, if any."""
+
+    provider_id: str | None = None
+
+
+@runtime_checkable
+class ChannelAdapter(Protocol):
+    """What each channel provides to the core."""
+
+    kind: str
+
+    def enabled(self, settings: Settings) -> bool: ...
+
+    def check(self, settings: Settings) -> str: ...
+
+    def to_inbound(self, payload: bytes, *, inbox_id: int | None, raw_id: int | None
+                   ) -> InboundContact: ...
+
+    def send(self, outbound: OutboundMessage, settings: Settings) -> SendResult: ...
+
+
+class ChannelRegistry:
+    """Map channel kinds to adapters."""
+
+    def __init__(self) -> None:
+        self._adapters: dict[str, ChannelAdapter] = {}
+
+    def register(self, adapter: ChannelAdapter) -> ChannelAdapter:
+        """Register (or replace) the adapter of a kind."""
+        self._adapters[adapter.kind] = adapter
+        return adapter
+
+    def get(self, kind: str) -> ChannelAdapter:
+        """Return the adapter of a kind or raise ``ChannelError``."""
+        try:
+            return self._adapters[kind]
+        except KeyError:
+            raise ChannelError(f"no adapter registered for channel {kind!r}") from None
+
+    def find(self, kind: str) -> ChannelAdapter | None:
+        """Return the adapter of a kind, or None."""
+        return self._adapters.get(kind)
+
+    def kinds(self) -> list[str]:
+        """Return every registered kind."""
+        return sorted(self._adapters)
+
+    def unregister(self, kind: str) -> None:
+        """Remove an adapter (tests)."""
+        self._adapters.pop(kind, None)
+
+
+registry = ChannelRegistry()
+
+AdapterFactory = Callable[[], ChannelAdapter]
+
+
+def load_builtin_adapters() -> ChannelRegistry:
+    """Register the adapters that ship with the product."""
+    from contactcenter.channels import api as _api
+
+    _api.register(registry)
+    return registry

@@ -1,0 +1,247 @@
+"""The ``contactcenter`` command: serve, workers, migrations, import, users and look-ups."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from contactcenter.config import Settings, SettingsError, default_settings
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        settings = default_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    return settings.replace(**changes) if changes else settings
+
+
+def _db(settings: Settings, upgrade: bool = True) -> Any:
+    from contactcenter.db import Database
+
+    db = Database(settings.effective_database_url)
+    if upgrade:
+        db.upgrade()
+    return db
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def main(verbose: bool) -> None:
+    """An omnichannel contact center and service desk."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="Load the demo data set on first start.")
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Web port (default 5000).")
+@click.option("--smtp-port", type=int, default=None, help="Inbound SMTP port (default 2525).")
+@click.option("--threads", type=int, default=64, show_default=True,
+              help="Worker threads (each live socket holds one).")
+def serve(demo: bool, host: str | None, port: int | None, smtp_port: int | None,
+          threads: int) -> None:
+    """Run everything in one process on the embedded default."""
+    from contactcenter.server import run_server
+
+    settings = _settings(host=host, port=port, smtp_port=smtp_port, demo=demo or None)
+    db = _db(settings)
+    if demo:
+        from contactcenter.demo import load_demo
+
+        created = load_demo(db, settings)
+        if created:
+            click.echo(created)
+    click.echo(f"Contact center on http://{settings.host}:{settings.port}/ "
+               f"(database {db.engine.url.render_as_string(hide_password=True)})")
+    if demo:
+        from contactcenter.demo import DEMO_PASSWORD, DEMO_USERS
+
+        for email, role in DEMO_USERS:
+            click.echo(f"  sign in as {email} / {DEMO_PASSWORD} ({role})")
+    db.dispose()
+    run_server(settings, threads=threads)
+
+
+@main.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply migrations."""
+    settings = _settings()
+    database = _db(settings, upgrade=False)
+    database.upgrade(revision)
+    click.echo(f"database at {revision}")
+
+
+@main.group()
+def user() -> None:
+    """Users and their roles."""
+
+
+@user.command("create")
+@click.option("--email", required=True)
+@click.option("--name", default="")
+@click.option("--role", "roles", multiple=True, default=["admin"], show_default=True,
+              type=click.Choice(["agent", "supervisor", "knowledge_editor", "admin"]))
+@click.option("--financial/--no-financial", default=False,
+              help="Grant the right to see customers' financial data.")
+@click.password_option(confirmation_prompt=True)
+def user_create(email: str, name: str, roles: tuple[str, ...], financial: bool,
+                password: str) -> None:
+    """Create a user (the first admin, for example)."""
+    from contactcenter.accounts.errors import AccountError
+    from contactcenter.accounts.service import create_user
+    from contactcenter.customers.errors import InvalidIdentityError
+
+    database = _db(_settings())
+    with database.session() as session:
+        try:
+            created = create_user(session, email, name, password, roles,
+                                  financial_access=financial)
+        except (AccountError, InvalidIdentityError) as exc:
+            raise click.ClickException(str(exc)) from exc
+        session.commit()
+        click.echo(f"user {created.id} {created.email} ({', '.join(roles)})")
+
+
+@main.group()
+def token() -> None:
+    """API tokens."""
+
+
+@token.command("create")
+@click.option("--email", required=True, help="The user the token acts as.")
+@click.option("--name", default="cli", show_default=True)
+def token_create(email: str, name: str) -> None:
+    """Issue an API token and print it once."""
+    from sqlalchemy import select
+
+    from contactcenter.accounts.models import User
+    from contactcenter.accounts.service import issue_token
+
+    database = _db(_settings())
+    with database.session() as session:
+        found = session.scalar(select(User).where(User.email == email.strip().lower()))
+        if found is None:
+            raise click.ClickException(f"no user {email}")
+        value = issue_token(session, found, name)
+        session.commit()
+        click.echo(value)
+
+
+@main.group()
+def ticket() -> None:
+    """Tickets."""
+
+
+@ticket.command("show")
+@click.argument("number", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
+def ticket_show(number: int, as_json: bool) -> None:
+    """Show a ticket with its customer and messages."""
+    from contactcenter.tickets.errors import TicketNotFoundError
+    from contactcenter.tickets.serialize import serialize_ticket
+    from contactcenter.tickets.service import get_ticket
+
+    database = _db(_settings())
+    with database.session() as session:
+        try:
+            found = get_ticket(session, number)
+        except TicketNotFoundError as exc:
+            raise click.ClickException(str(exc)) from exc
+        data = serialize_ticket(session, found)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"#{data['number']} [{data['status']}] {data['subject']}")
+    click.echo(f"customer {data['customer']['id']}: {data['customer']['name']}")
+    for message in data["messages"]:
+        click.echo(f"--- {message['direction']} via {message['channel']} "
+                   f"at {message['received_at']}")
+        click.echo(message["text"])
+
+
+@main.command("import")
+@click.argument("kind", type=click.Choice(["customers", "products", "purchases", "contracts",
+                                           "articles"]))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the per-row error report here as JSON lines.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def import_cmd(kind: str, file: Path, report: Path | None, quiet: bool) -> None:
+    """Import records from CSV or JSON, idempotent on their external id."""
+    from contactcenter.customers.importer import ImportFileError, import_file
+
+    database = _db(_settings())
+    try:
+        result = import_file(database, kind, file, progress=not quiet)
+    except ImportFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for problem in result.errors:
+        click.echo(f"{file}:{problem.line}: {problem.message}", err=True)
+    if report is not None:
+        with report.open("w", encoding="utf-8") as fh:
+            for problem in result.errors:
+                fh.write(json.dumps({"line": problem.line, "error": problem.message},
+                                    ensure_ascii=False) + "\n")
+    click.echo(json.dumps(result.summary()))
+    if result.errors and not result.created and not result.updated and not result.unchanged:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--channel", default=None, help="Only this channel's failed payloads.")
+@click.option("--limit", type=int, default=1000, show_default=True)
+def replay(channel: str | None, limit: int) -> None:
+    """Process failed raw payloads again; one JSON line each."""
+    from contactcenter.channels.base import load_builtin_adapters
+    from contactcenter.tickets.intake import replay_failed
+
+    settings = _settings()
+    database = _db(settings)
+    registry = load_builtin_adapters()
+    with database.session() as session:
+        for raw_id, result in replay_failed(session, registry, settings, channel, limit):
+            click.echo(json.dumps({"raw_id": raw_id,
+                                   **(result.to_json() if result else {"status": "failed"})}))
+
+
+@main.command()
+@click.option("--queues", default="inbound,outbound,sla,search,default", show_default=True)
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
+def worker(queues: str, burst: bool) -> None:
+    """Run an RQ worker (scaled deployment)."""
+    from workers.rq_worker import run_worker
+
+    settings = _settings()
+    if not settings.redis_url:
+        raise click.ClickException("CONTACTCENTER_REDIS_URL is not set: jobs run in `serve`")
+    run_worker(settings, [q.strip() for q in queues.split(",") if q.strip()], burst=burst)
+
+
+@main.command()
+def scheduler() -> None:
+    """Enqueue periodic jobs into RQ (scaled deployment)."""
+    from contactcenter.jobs import RqJobQueue, run_scheduler
+
+    settings = _settings()
+    if not settings.redis_url:
+        raise click.ClickException("CONTACTCENTER_REDIS_URL is not set: `serve` schedules jobs")
+    click.echo("scheduler running")
+    run_scheduler(RqJobQueue(settings.redis_url))
+
+
+if __name__ == "__main__":
+    main()

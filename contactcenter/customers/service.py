@@ -1,0 +1,216 @@
+"""Identify, find, merge and unmerge customers."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from contactcenter.accounts.audit import audit
+from contactcenter.customers.errors import CustomerNotFoundError, MergeError
+from contactcenter.customers.identity import normalise_identity
+from contactcenter.customers.models import (
+    Contract,
+    Customer,
+    CustomerIdentity,
+    CustomerMerge,
+    Purchase,
+)
+from contactcenter.db import utcnow
+from contactcenter.events import record_event, room
+
+MAX_MERGE_CHAIN = 50
+
+
+def resolve_customer(session: Session, customer: Customer) -> Customer:
+    """Follow ``merged_into`` links to the surviving customer."""
+    seen = 0
+    while customer.merged_into_id is not None:
+        seen += 1
+        if seen > MAX_MERGE_CHAIN:
+            raise MergeError(f"merge chain from customer {customer.id} is too long")
+        nxt = session.get(Customer, customer.merged_into_id)
+        if nxt is None:
+            break
+        customer = nxt
+    return customer
+
+
+def get_customer(session: Session, customer_id: int) -> Customer:
+    """Return a customer (the survivor if it was merged) or raise."""
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise CustomerNotFoundError(f"no customer {customer_id}")
+    return resolve_customer(session, customer)
+
+
+def find_identity(session: Session, kind: str, address: str) -> CustomerIdentity | None:
+    """Return the identity with a normalised address, or None."""
+    return session.scalar(
+        select(CustomerIdentity).where(
+            CustomerIdentity.kind == kind, CustomerIdentity.address == address
+        )
+    )
+
+
+def find_customer_by_identity(session: Session, kind: str, raw: str) -> Customer | None:
+    """Return the customer an address belongs to, or None."""
+    identity = find_identity(session, kind, normalise_identity(kind, raw))
+    return resolve_customer(session, identity.customer) if identity else None
+
+
+def add_identity(session: Session, customer: Customer, kind: str, raw: str) -> CustomerIdentity:
+    """Attach an address to a customer; it must not belong to someone else."""
+    address = normalise_identity(kind, raw)
+    existing = find_identity(session, kind, address)
+    if existing is not None:
+        if resolve_customer(session, existing.customer).id != customer.id:
+            raise MergeError(f"{kind} {address} belongs to customer {existing.customer_id}")
+        return existing
+    identity = CustomerIdentity(customer=customer, kind=kind, address=address)
+    session.add(identity)
+    return identity
+
+
+def identify_customer(
+    session: Session,
+    kind: str,
+    raw: str,
+    *,
+    name: str = "",
+    language: str | None = None,
+) -> tuple[Customer, bool]:
+    """Return the customer an address belongs to, creating one if needed.
+
+    Safe against a concurrent creation of the same identity: the insert runs in a
+    savepoint and a unique violation falls back to the row the other writer made.
+    """
+    address = normalise_identity(kind, raw)
+    identity = find_identity(session, kind, address)
+    if identity is not None:
+        customer = resolve_customer(session, identity.customer)
+        if name and not customer.name:
+            customer.name = name[:200]
+        return customer, False
+    customer = Customer(name=name[:200], language=language)
+    try:
+        with session.begin_nested():
+            session.add(customer)
+            session.add(CustomerIdentity(customer=customer, kind=kind, address=address))
+            session.flush()
+    except IntegrityError:
+        identity = find_identity(session, kind, address)
+        if identity is None:
+            raise
+        return resolve_customer(session, identity.customer), False
+    record_event(session, "customer.created", {"customer_id": customer.id},
+                 [room("customer", customer.id)])
+    return customer, True
+
+
+def merge_customers(
+    session: Session, survivor_id: int, merged_id: int, actor_user_id: int | None
+) -> CustomerMerge:
+    """Merge one customer into another, moving every identity, ticket and record.
+
+    What moved is written down by id, so that ``undo_merge`` puts exactly that
+    back even after new records arrived on the survivor.
+    """
+    from contactcenter.tickets.models import Message, Ticket
+
+    if survivor_id == merged_id:
+        raise MergeError("a customer cannot be merged into itself")
+    survivor = get_customer(session, survivor_id)
+    merged = session.get(Customer, merged_id)
+    if merged is None:
+        raise CustomerNotFoundError(f"no customer {merged_id}")
+    if merged.merged_into_id is not None:
+        raise MergeError(f"customer {merged_id} was already merged into {merged.merged_into_id}")
+    if survivor.id == merged.id:
+        raise MergeError("these customers are already one")
+
+    def ids(model: type, column: object) -> list[int]:
+        return list(session.scalars(select(model.id).where(column == merged.id)))  # type: ignore[attr-defined]
+
+    moved = {
+        "identities": ids(CustomerIdentity, CustomerIdentity.customer_id),
+        "tickets": ids(Ticket, Ticket.customer_id),
+        "messages": ids(Message, Message.customer_id),
+        "purchases": ids(Purchase, Purchase.customer_id),
+        "contracts": ids(Contract, Contract.customer_id),
+        "filled": {},
+    }
+    for model, key in ((CustomerIdentity, "identities"), (Ticket, "tickets"),
+                       (Message, "messages"), (Purchase, "purchases"), (Contract, "contracts")):
+        if moved[key]:
+            session.execute(update(model).where(model.id.in_(moved[key]))  # type: ignore[attr-defined]
+                            .values(customer_id=survivor.id))
+    filled: dict[str, object] = {}
+    for attr in ("name", "language", "organisation_id", "external_id"):
+        if not getattr(survivor, attr) and getattr(merged, attr):
+            filled[attr] = getattr(merged, attr)
+    if "external_id" in filled:
+        merged.external_id = None
+        session.flush()
+    for attr, value in filled.items():
+        setattr(survivor, attr, value)
+    moved["filled"] = filled
+    merged.merged_into_id = survivor.id
+    record = CustomerMerge(survivor_id=survivor.id, merged_id=merged.id, moved=moved,
+                           actor_user_id=actor_user_id)
+    session.add(record)
+    session.flush()
+    session.expire_all()
+    audit(session, actor_user_id, "customer.merge", "customer", survivor.id,
+          f"merged customer {merged_id} into {survivor.id} (merge {record.id})")
+    record_event(session, "customer.merged",
+                 {"survivor_id": survivor.id, "merged_id": merged_id, "merge_id": record.id},
+                 [room("customer", survivor.id), room("customer", merged_id)])
+    return record
+
+
+def undo_merge(session: Session, merge_id: int, actor_user_id: int | None) -> CustomerMerge:
+    """Undo a merge: move back exactly what it moved and revive the merged customer."""
+    from contactcenter.tickets.models import Message, Ticket
+
+    record = session.get(CustomerMerge, merge_id)
+    if record is None:
+        raise MergeError(f"no merge {merge_id}")
+    if record.undone_at is not None:
+        raise MergeError(f"merge {merge_id} was already undone")
+    later = session.scalar(
+        select(CustomerMerge).where(CustomerMerge.merged_id == record.survivor_id,
+                                    CustomerMerge.undone_at.is_(None),
+                                    CustomerMerge.id > record.id)
+    )
+    if later is not None:
+        raise MergeError(f"undo merge {later.id} first: it merged the survivor away")
+    moved = record.moved
+    for model, key in ((CustomerIdentity, "identities"), (Ticket, "tickets"),
+                       (Message, "messages"), (Purchase, "purchases"), (Contract, "contracts")):
+        if moved.get(key):
+            session.execute(update(model).where(model.id.in_(moved[key]))  # type: ignore[attr-defined]
+                            .values(customer_id=record.merged_id))
+    survivor = session.get(Customer, record.survivor_id)
+    merged = session.get(Customer, record.merged_id)
+    assert survivor is not None and merged is not None
+    filled = moved.get("filled", {})
+    if "external_id" in filled:
+        survivor.external_id = None
+        session.flush()
+    for attr, value in filled.items():
+        if getattr(survivor, attr) == value:
+            setattr(merged, attr, value)
+            if attr != "external_id":
+                setattr(survivor, attr, None if attr != "name" else "")
+    merged.merged_into_id = None
+    record.undone_at = utcnow()
+    session.flush()
+    session.expire_all()
+    audit(session, actor_user_id, "customer.unmerge", "customer", record.merged_id,
+          f"undid merge {record.id} of customer {record.merged_id} into {record.survivor_id}")
+    record_event(session, "customer.unmerged",
+                 {"survivor_id": record.survivor_id, "merged_id": record.merged_id,
+                  "merge_id": record.id},
+                 [room("customer", record.survivor_id), room("customer", record.merged_id)])
+    return record

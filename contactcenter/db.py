@@ -1,0 +1,190 @@
+"""Own the engine, the session factory, the one declarative Base and migrations.
+
+SQLite is the embedded default (WAL and foreign keys on every connection);
+PostgreSQL is used when ``CONTACTCENTER_DATABASE_URL`` names it. Services take a
+``Session`` as a parameter; this module only makes them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def utcnow() -> dt.datetime:
+    """Return the current instant as an aware UTC datetime."""
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Store aware datetimes as UTC and always load them back aware.
+
+    SQLite has no timezone type, so naive values read back are UTC by contract;
+    naive values written are refused, because they hide bugs.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    """The one declarative base of every model."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dt.datetime: UTCDateTime()}
+
+
+class TimestampMixin:
+    """Add ``created_at`` and ``updated_at`` in UTC."""
+
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    if url.startswith("sqlite"):
+        if url in {"sqlite://", "sqlite:///:memory:"}:
+            kwargs.setdefault("poolclass", StaticPool)
+        kwargs.setdefault("connect_args", {"check_same_thread": False})
+        if not url.endswith(":memory:") and url != "sqlite://":
+            Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    return create_engine(url, **kwargs)
+
+
+class Database:
+    """An engine with its session factory.
+
+    ``after_commit`` callbacks registered on the factory run once a session's
+    transaction has committed: that is where collected domain events are
+    published, and nowhere else.
+    """
+
+    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        self.url = url
+        self.engine = make_engine(url, **engine_kwargs)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self._after_commit: list[Callable[[list[Any]], None]] = []
+        event.listen(self.sessionmaker, "after_commit", self._run_after_commit)
+        event.listen(self.sessionmaker, "after_soft_rollback", self._drop_pending)
+
+    def on_commit(self, callback: Callable[[list[Any]], None]) -> None:
+        """Register a callback given the event rows of every committed transaction."""
+        self._after_commit.append(callback)
+
+    def _run_after_commit(self, session: Session) -> None:
+        rows = session.info.pop("pending_events", [])
+        if not rows:
+            return
+        for callback in self._after_commit:
+            callback(rows)
+
+    @staticmethod
+    def _drop_pending(session: Session, previous: Any) -> None:
+        # Only the outermost rollback discards the transaction's events; a savepoint
+        # rolled back inside it leaves the outer transaction's events standing.
+        if previous.nested or previous.parent is not None:
+            return
+        session.info.pop("pending_events", None)
+
+    def session(self) -> Session:
+        """Open a new session."""
+        return self.sessionmaker()
+
+    @contextmanager
+    def session_scope(self) -> Iterator[Session]:
+        """Open a session, commit on success, roll back on error, always close."""
+        session = self.sessionmaker()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def create_all(self) -> None:
+        """Create every table directly (tests); production uses migrations."""
+        import_models()
+        Base.metadata.create_all(self.engine)
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply Alembic migrations up to ``revision``."""
+        from alembic import command
+
+        command.upgrade(alembic_config(self.url, self.engine), revision)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def alembic_config(url: str, engine: Engine | None = None) -> Any:
+    """Build an Alembic config pointing at the packaged migrations."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if engine is not None:
+        cfg.attributes["engine"] = engine
+    return cfg
+
+
+def import_models() -> None:
+    """Import every model module so that ``Base.metadata`` is complete."""
+    from contactcenter import events  # noqa: F401
+    from contactcenter.accounts import models as _accounts  # noqa: F401
+    from contactcenter.customers import models as _customers  # noqa: F401
+    from contactcenter.tickets import models as _tickets  # noqa: F401

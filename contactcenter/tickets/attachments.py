@@ -1,0 +1,58 @@
+"""Store attachment bytes content-addressed under the data folder, with safe names."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import unicodedata
+from pathlib import Path
+
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+UNSAFE_RE = re.compile(r'[\\/:*?"<>|]')
+MAX_NAME = 200
+
+
+def safe_filename(name: str, fallback: str = "attachment") -> str:
+    """Return a file name with no path, control characters or shell-hostile characters."""
+    name = unicodedata.normalize("NFC", name or "")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = CONTROL_RE.sub("", name)
+    name = UNSAFE_RE.sub("_", name).strip(" .")
+    if not name:
+        return fallback
+    if len(name) > MAX_NAME:
+        stem, dot, ext = name.rpartition(".")
+        if dot and 0 < len(ext) <= 10:
+            name = stem[: MAX_NAME - len(ext) - 1] + "." + ext
+        else:
+            name = name[:MAX_NAME]
+    return name
+
+
+def attachment_path(data_dir: Path, sha256: str) -> Path:
+    """Return where the bytes with this digest live."""
+    if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        raise ValueError("not a SHA-256 hex digest")
+    return data_dir / "attachments" / sha256[:2] / sha256[2:4] / sha256
+
+
+def store_bytes(data_dir: Path, data: bytes) -> str:
+    """Write bytes once under their SHA-256 (atomic rename, fsynced); return the digest."""
+    digest = hashlib.sha256(data).hexdigest()
+    path = attachment_path(data_dir, digest)
+    if path.exists():
+        return digest
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return digest

@@ -1,0 +1,365 @@
+"""Turn an ``InboundContact`` into state: the one writer of customers, tickets and messages.
+
+``ingest_inbound`` drops duplicates by (channel, external id), identifies or
+creates the customer, threads the contact (explicit reference, reply headers,
+the customer's recent open ticket on the channel, else a new ticket), reopens a
+solved ticket, appends the message with its attachments and commits once.
+``store_raw`` and ``process_raw`` wrap it for channels: the raw payload is
+committed first (that commit is what a channel acknowledges), and a failure
+while processing leaves it marked failed and replayable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from contactcenter.channels.base import ChannelRegistry, InboundContact
+from contactcenter.config import Settings
+from contactcenter.customers.errors import CustomerError
+from contactcenter.customers.models import Customer
+from contactcenter.customers.service import add_identity, identify_customer
+from contactcenter.db import utcnow
+from contactcenter.events import record_event, room
+from contactcenter.tickets.attachments import safe_filename, store_bytes
+from contactcenter.tickets.errors import IntakeError
+from contactcenter.tickets.html import sanitise_html
+from contactcenter.tickets.models import (
+    Attachment,
+    Counter,
+    Direction,
+    Inbox,
+    Message,
+    RawInbound,
+    RawState,
+    Ticket,
+    TicketStatus,
+)
+from contactcenter.tickets.threading import Candidate, ThreadRule, choose_thread
+
+log = logging.getLogger(__name__)
+
+TICKET_NUMBER_START = 1000
+MAX_ATTACHMENTS = 100
+NO_CONTENT = "(no visible content)"
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    """What intake did with one contact."""
+
+    status: str  # created | appended | duplicate
+    ticket_id: int | None
+    ticket_number: int | None
+    message_id: int | None
+    customer_id: int | None
+    rule: str
+    reopened: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON-ready form."""
+        return {"status": self.status, "ticket": self.ticket_number, "ticket_id": self.ticket_id,
+                "message_id": self.message_id, "customer": self.customer_id, "rule": self.rule,
+                "reopened": self.reopened}
+
+
+def next_ticket_number(session: Session) -> int:
+    """Return the next ticket number, incremented under the counter's row lock."""
+    value = session.scalar(
+        update(Counter).where(Counter.name == "ticket").values(value=Counter.value + 1)
+        .returning(Counter.value)
+    )
+    if value is not None:
+        return int(value)
+    try:
+        with session.begin_nested():
+            session.add(Counter(name="ticket", value=TICKET_NUMBER_START))
+            session.flush()
+        return TICKET_NUMBER_START
+    except IntegrityError:
+        return next_ticket_number(session)
+
+
+def _candidate(ticket: Ticket | None) -> Candidate | None:
+    if ticket is None:
+        return None
+    return Candidate(ticket.id, ticket.customer_id, ticket.customer.organisation_id,
+                     ticket.status, ticket.last_activity_at)
+
+
+def _duplicate(session: Session, contact: InboundContact) -> Message | None:
+    return session.scalar(
+        select(Message).where(Message.channel == contact.channel,
+                              Message.external_id == contact.external_id)
+    )
+
+
+def _identify(session: Session, contact: InboundContact) -> Customer:
+    try:
+        customer, _created = identify_customer(
+            session, contact.sender.kind, contact.sender.address,
+            name=contact.sender.name, language=contact.language,
+        )
+    except CustomerError as exc:
+        raise IntakeError(f"cannot identify the sender: {exc}") from exc
+    for other in contact.other_identities:
+        try:
+            with session.begin_nested():
+                add_identity(session, customer, other.kind, other.address)
+        except (CustomerError, IntegrityError) as exc:
+            # An address that already belongs to someone else is not proof enough to
+            # merge two people; a supervisor merges them by hand.
+            log.info("identity %s:%s not added to customer %s: %s",
+                     other.kind, other.address, customer.id, exc)
+    return customer
+
+
+def _thread(session: Session, contact: InboundContact, customer: Customer,
+            now: dt.datetime, window_days: int) -> tuple[Ticket | None, ThreadRule]:
+    hints = contact.thread
+    explicit = None
+    token_ok = False
+    if hints.ticket_number is not None:
+        explicit = session.scalar(select(Ticket).where(Ticket.number == hints.ticket_number))
+        token_ok = bool(explicit and hints.reply_token
+                        and secrets.compare_digest(explicit.reply_token, hints.reply_token))
+    replied_to = None
+    if hints.in_reply_to:
+        replied_to = session.scalar(
+            select(Ticket).join(Message, Message.ticket_id == Ticket.id)
+            .where(Message.channel == contact.channel,
+                   Message.external_id.in_(hints.in_reply_to[:50]))
+            .order_by(Message.id.desc()).limit(1)
+        )
+    recent = None
+    if hints.thread_on_open_ticket:
+        query = select(Ticket).where(
+            Ticket.customer_id == customer.id, Ticket.channel == contact.channel,
+            Ticket.status != TicketStatus.CLOSED,
+        )
+        if contact.inbox_id is not None:
+            query = query.where(Ticket.inbox_id == contact.inbox_id)
+        recent = session.scalar(query.order_by(Ticket.last_activity_at.desc()).limit(1))
+    decision = choose_thread(
+        customer_id=customer.id, organisation_id=customer.organisation_id,
+        explicit=_candidate(explicit), reply_token_ok=token_ok,
+        replied_to=_candidate(replied_to), recent=_candidate(recent),
+        thread_on_open_ticket=hints.thread_on_open_ticket, now=now, window_days=window_days,
+    )
+    if decision.ticket_id is None:
+        return None, decision.rule
+    return session.get(Ticket, decision.ticket_id), decision.rule
+
+
+def _store_attachments(contact: InboundContact, message: Message, settings: Settings) -> list[str]:
+    notes: list[str] = []
+    for index, ref in enumerate(contact.attachments):
+        name = safe_filename(ref.filename, f"attachment-{index + 1}")
+        if index >= MAX_ATTACHMENTS:
+            notes.append(f"[{len(contact.attachments) - MAX_ATTACHMENTS} more attachments dropped]")
+            break
+        if len(ref.data) > settings.attachment_max_bytes:
+            notes.append(f"[attachment {name} removed: {len(ref.data)} bytes is over the limit]")
+            continue
+        digest = store_bytes(settings.data_dir, ref.data)
+        message.attachments.append(Attachment(
+            filename=name, content_type=(ref.content_type or "application/octet-stream")[:127],
+            size=len(ref.data), sha256=digest, content_id=ref.content_id, inline=ref.inline,
+        ))
+    return notes
+
+
+def ticket_rooms(ticket: Ticket) -> list[str]:
+    """Return the rooms that hear about a ticket."""
+    rooms = [room("ticket", ticket.id), room("customer", ticket.customer_id)]
+    if ticket.queue_id is not None:
+        rooms.append(room("queue", ticket.queue_id))
+    if ticket.assignee_id is not None:
+        rooms.append(room("agent", ticket.assignee_id))
+    return rooms
+
+
+def ticket_summary(ticket: Ticket) -> dict[str, Any]:
+    """Return the fields every ticket event carries."""
+    return {"ticket_id": ticket.id, "number": ticket.number, "subject": ticket.subject,
+            "status": ticket.status, "priority": ticket.priority, "channel": ticket.channel,
+            "customer_id": ticket.customer_id, "queue_id": ticket.queue_id,
+            "assignee_id": ticket.assignee_id}
+
+
+def apply_contact(session: Session, contact: InboundContact, settings: Settings,
+                  now: dt.datetime | None = None) -> IntakeResult:
+    """Do intake's work in the session's transaction without committing."""
+    now = now or utcnow()
+    existing = _duplicate(session, contact)
+    if existing is not None:
+        return IntakeResult("duplicate", existing.ticket_id, existing.ticket.number, existing.id,
+                            existing.customer_id, "duplicate")
+    customer = _identify(session, contact)
+    inbox = session.get(Inbox, contact.inbox_id) if contact.inbox_id is not None else None
+    window = (inbox.reopen_window_days if inbox and inbox.reopen_window_days is not None
+              else settings.reopen_window_days)
+    ticket, rule = _thread(session, contact, customer, now, window)
+    created = ticket is None
+    reopened = False
+    if ticket is None:
+        ticket = Ticket(
+            number=next_ticket_number(session),
+            subject=(contact.subject or contact.text.strip().split("\n", 1)[0])[:500]
+            or NO_CONTENT,
+            channel=contact.channel, customer_id=customer.id, inbox_id=contact.inbox_id,
+            queue_id=inbox.queue_id if inbox else None, reply_token=secrets.token_hex(8),
+            status=TicketStatus.NEW, last_activity_at=now,
+        )
+        session.add(ticket)
+        session.flush()
+    elif ticket.status == TicketStatus.SOLVED:
+        ticket.reopen(now)
+        reopened = True
+    elif ticket.status in (TicketStatus.PENDING,):
+        ticket.status = TicketStatus.OPEN
+    html = sanitise_html(contact.html)
+    text = contact.text if contact.text.strip() or html else NO_CONTENT
+    message = Message(
+        ticket_id=ticket.id, direction=Direction.INBOUND, channel=contact.channel,
+        inbox_id=contact.inbox_id, customer_id=customer.id,
+        sender=contact.sender.address[:320], subject=contact.subject[:500], text=text, html=html,
+        external_id=contact.external_id[:500], raw_id=contact.raw_id,
+        received_at=contact.received_at or now,
+    )
+    session.add(message)
+    notes = _store_attachments(contact, message, settings)
+    if notes:
+        message.text = message.text + "\n\n" + "\n".join(notes)
+    ticket.last_activity_at = now
+    ticket.last_customer_message_at = now
+    session.flush()
+    summary = ticket_summary(ticket)
+    rooms = ticket_rooms(ticket)
+    if created:
+        record_event(session, "ticket.created", summary, rooms)
+    elif reopened:
+        record_event(session, "ticket.status_changed", {**summary, "from": "solved"}, rooms)
+    record_event(session, "message.created",
+                 {"ticket_id": ticket.id, "number": ticket.number, "message_id": message.id,
+                  "direction": message.direction, "channel": message.channel,
+                  "customer_id": customer.id}, rooms)
+    return IntakeResult("created" if created else "appended", ticket.id, ticket.number,
+                        message.id, customer.id, rule.value, reopened)
+
+
+def ingest_inbound(session: Session, contact: InboundContact, *,
+                   settings: Settings | None = None, now: dt.datetime | None = None
+                   ) -> IntakeResult:
+    """Turn one contact into state and commit once; a redelivered contact is a duplicate."""
+    settings = settings or Settings()
+    try:
+        result = apply_contact(session, contact, settings, now)
+        if contact.raw_id is not None:
+            _mark_raw(session, contact.raw_id, RawState.PROCESSED if result.status != "duplicate"
+                      else RawState.DUPLICATE, "", result.ticket_id)
+        session.commit()
+        return result
+    except IntegrityError:
+        # A concurrent writer delivered the same contact first: that is a duplicate.
+        session.rollback()
+        existing = _duplicate(session, contact)
+        if existing is None:
+            raise
+        return IntakeResult("duplicate", existing.ticket_id, existing.ticket.number, existing.id,
+                            existing.customer_id, "duplicate")
+    except BaseException:
+        session.rollback()
+        raise
+
+
+def _mark_raw(session: Session, raw_id: int, state: RawState, error: str,
+              ticket_id: int | None) -> None:
+    raw = session.get(RawInbound, raw_id)
+    if raw is None:
+        return
+    raw.state = state
+    raw.error = error[:5000]
+    raw.processed_at = utcnow()
+    raw.ticket_id = ticket_id
+
+
+def store_raw(session: Session, channel: str, external_id: str, payload: bytes, *,
+              inbox_id: int | None = None, content_type: str = "application/octet-stream"
+              ) -> tuple[RawInbound, bool]:
+    """Commit the raw payload before anything else; return it and whether it is new.
+
+    A redelivery of the same (channel, external id) returns the stored row, so a
+    channel can acknowledge again without storing twice.
+    """
+    existing = session.scalar(select(RawInbound).where(
+        RawInbound.channel == channel, RawInbound.external_id == external_id))
+    if existing is not None:
+        return existing, False
+    raw = RawInbound(channel=channel, external_id=external_id[:500], payload=payload,
+                     inbox_id=inbox_id, content_type=content_type)
+    session.add(raw)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        existing = session.scalar(select(RawInbound).where(
+            RawInbound.channel == channel, RawInbound.external_id == external_id))
+        if existing is None:
+            raise
+        return existing, False
+    return raw, True
+
+
+def process_raw(session: Session, raw_id: int, registry: ChannelRegistry,
+                settings: Settings) -> IntakeResult | None:
+    """Parse a stored raw payload with its channel's adapter and ingest it.
+
+    Any failure rolls the intake back and marks the raw row failed with the
+    error text (the payload is never touched); ``None`` is returned then.
+    """
+    raw = session.get(RawInbound, raw_id)
+    if raw is None:
+        raise IntakeError(f"no raw payload {raw_id}")
+    if raw.state in (RawState.PROCESSED, RawState.DUPLICATE, RawState.IGNORED):
+        message = session.scalar(select(Message).where(Message.raw_id == raw.id))
+        if message is None:
+            return IntakeResult(raw.state, None, None, None, None, raw.state)
+        return IntakeResult("duplicate", message.ticket_id, message.ticket.number, message.id,
+                            message.customer_id, "duplicate")
+    raw.attempts += 1
+    session.commit()
+    try:
+        adapter = registry.get(raw.channel)
+        contact = adapter.to_inbound(raw.payload, inbox_id=raw.inbox_id, raw_id=raw.id)
+        return ingest_inbound(session, contact, settings=settings)
+    except Exception as exc:
+        session.rollback()
+        log.exception("intake of raw payload %s (%s %s) failed", raw_id, raw.channel,
+                      raw.external_id)
+        raw = session.get(RawInbound, raw_id)
+        assert raw is not None
+        raw.state = RawState.FAILED
+        raw.error = f"{type(exc).__name__}: {exc}"[:5000]
+        raw.processed_at = utcnow()
+        record_event(session, "raw.failed", {"raw_id": raw.id, "channel": raw.channel,
+                                             "error": raw.error[:200]}, [])
+        session.commit()
+        return None
+
+
+def replay_failed(session: Session, registry: ChannelRegistry, settings: Settings,
+                  channel: str | None = None, limit: int = 1000) -> list[tuple[int, IntakeResult | None]]:
+    """Process failed raw payloads again; return each id with its new result."""
+    query = select(RawInbound.id).where(RawInbound.state.in_([RawState.FAILED, RawState.PENDING]))
+    if channel:
+        query = query.where(RawInbound.channel == channel)
+    ids = list(session.scalars(query.order_by(RawInbound.id).limit(limit)))
+    return [(raw_id, process_raw(session, raw_id, registry, settings)) for raw_id in ids]

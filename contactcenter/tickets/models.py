@@ -1,0 +1,247 @@
+"""Inboxes, queues, tickets, messages, attachments and raw inbound payloads."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
+
+from contactcenter.customers.models import Customer
+from contactcenter.db import Base, TimestampMixin, utcnow
+
+
+class TicketStatus(StrEnum):
+    """Where a ticket is in its life."""
+
+    NEW = "new"
+    OPEN = "open"
+    PENDING = "pending"
+    ON_HOLD = "on_hold"
+    SOLVED = "solved"
+    CLOSED = "closed"
+
+
+OPEN_STATUSES = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING, TicketStatus.ON_HOLD)
+
+
+class Priority(StrEnum):
+    """A ticket's manual priority."""
+
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class Direction(StrEnum):
+    """Who a message came from."""
+
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+    NOTE = "note"
+
+
+class DeliveryState(StrEnum):
+    """Where an outbound message is on its way out (the outbox)."""
+
+    NONE = "none"
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class RawState(StrEnum):
+    """What became of a raw inbound payload."""
+
+    PENDING = "pending"
+    PROCESSED = "processed"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+    FAILED = "failed"
+
+
+class Counter(Base):
+    """A named counter incremented under a row lock (ticket numbers)."""
+
+    __tablename__ = "counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int]
+
+
+class Queue(TimestampMixin, Base):
+    """A line of work: a team's queue, with the skills and language it needs."""
+
+    __tablename__ = "queues"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str | None] = mapped_column(String(8))
+    skill: Mapped[str | None] = mapped_column(String(64))
+
+
+class QueueMember(Base):
+    """An agent's membership of a queue: they see and are offered its work."""
+
+    __tablename__ = "queue_members"
+    __table_args__ = (UniqueConstraint("queue_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    queue_id: Mapped[int] = mapped_column(ForeignKey("queues.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+
+
+class Inbox(TimestampMixin, Base):
+    """An entry point of one channel: a mailbox, a phone number, a chat widget, a form."""
+
+    __tablename__ = "inboxes"
+    __table_args__ = (UniqueConstraint("channel", "address", name="uq_inboxes_channel_address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(320))
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id", ondelete="SET NULL"))
+    reopen_window_days: Mapped[int | None]
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    queue: Mapped[Queue | None] = relationship(lazy="joined")
+
+
+class Ticket(TimestampMixin, Base):
+    """A customer's case: one subject, many messages across channels."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        Index("ix_tickets_customer_status", "customer_id", "status", "last_activity_at"),
+        Index("ix_tickets_queue_status", "queue_id", "status"),
+        Index("ix_tickets_assignee_status", "assignee_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(unique=True)
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    status: Mapped[str] = mapped_column(String(16), default=TicketStatus.NEW)
+    priority: Mapped[str] = mapped_column(String(16), default=Priority.NORMAL)
+    channel: Mapped[str] = mapped_column(String(16))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inboxes.id", ondelete="SET NULL"))
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id", ondelete="SET NULL"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    reply_token: Mapped[str] = mapped_column(String(32))
+    last_activity_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_customer_message_at: Mapped[dt.datetime | None]
+    first_response_at: Mapped[dt.datetime | None]
+    solved_at: Mapped[dt.datetime | None]
+    closed_at: Mapped[dt.datetime | None]
+    reopen_count: Mapped[int] = mapped_column(default=0)
+
+    customer: Mapped[Customer] = relationship(lazy="joined")
+    queue: Mapped[Queue | None] = relationship(lazy="joined")
+    messages: WriteOnlyMapped[Message] = relationship(
+        back_populates="ticket", order_by="Message.id"
+    )
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the ticket still needs work."""
+        return self.status in OPEN_STATUSES
+
+    def reopen(self, now: dt.datetime) -> None:
+        """Reopen a solved ticket because the customer wrote again."""
+        if self.status == TicketStatus.CLOSED:
+            raise ValueError("a closed ticket cannot be reopened")
+        self.status = TicketStatus.OPEN
+        self.solved_at = None
+        self.reopen_count += 1
+        self.last_activity_at = now
+
+
+class Message(TimestampMixin, Base):
+    """One message on a ticket: from the customer, to the customer or an internal note."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", name="uq_messages_channel_external_id"),
+        Index("ix_messages_ticket", "ticket_id", "id"),
+        Index("ix_messages_delivery", "delivery_state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    direction: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inboxes.id", ondelete="SET NULL"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    sender: Mapped[str] = mapped_column(String(320), default="")
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    html: Mapped[str] = mapped_column(Text, default="")
+    external_id: Mapped[str | None] = mapped_column(String(500))
+    raw_id: Mapped[int | None] = mapped_column(ForeignKey("raw_inbound.id", ondelete="SET NULL"))
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    delivery_state: Mapped[str] = mapped_column(String(16), default=DeliveryState.NONE)
+    delivery_attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime | None]
+    delivered_at: Mapped[dt.datetime | None]
+    delivery_error: Mapped[str] = mapped_column(Text, default="")
+    recipient: Mapped[str] = mapped_column(String(320), default="")
+
+    ticket: Mapped[Ticket] = relationship(back_populates="messages")
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="message", lazy="selectin", order_by="Attachment.id"
+    )
+
+
+class Attachment(TimestampMixin, Base):
+    """A file attached to a message, stored content-addressed in the data folder."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(127))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    content_id: Mapped[str | None] = mapped_column(String(255))
+    inline: Mapped[bool] = mapped_column(default=False)
+
+    message: Mapped[Message] = relationship(back_populates="attachments")
+
+
+class RawInbound(Base):
+    """The raw payload of a contact, kept before it is parsed, with what became of it."""
+
+    __tablename__ = "raw_inbound"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", name="uq_raw_inbound_channel_external_id"),
+        Index("ix_raw_inbound_state", "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(500))
+    inbox_id: Mapped[int | None] = mapped_column(ForeignKey("inboxes.id", ondelete="SET NULL"))
+    content_type: Mapped[str] = mapped_column(String(100), default="application/octet-stream")
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    state: Mapped[str] = mapped_column(String(16), default=RawState.PENDING)
+    error: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(default=0)
+    processed_at: Mapped[dt.datetime | None]
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))

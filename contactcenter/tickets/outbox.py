@@ -1,0 +1,119 @@
+"""Deliver stored replies through their channel's adapter; a sweep redoes what was lost.
+
+A reply is committed with ``delivery_state=pending`` before anything is sent.
+``deliver_message`` claims it under a row lock (``sending``), calls the adapter
+and records the outcome; it is idempotent, so a repeated job does nothing.
+``sweep_outbox`` finds replies whose job was lost (pending past their attempt
+time, or stuck in ``sending``) and delivers them again, with backoff.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from contactcenter.channels.base import ChannelRegistry, OutboundMessage
+from contactcenter.config import Settings
+from contactcenter.db import utcnow
+from contactcenter.events import record_event
+from contactcenter.tickets.intake import ticket_rooms
+from contactcenter.tickets.models import DeliveryState, Direction, Message
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+STUCK_AFTER = dt.timedelta(minutes=10)
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """Return how long to wait after a failed attempt: 1, 2, 4 ... minutes, at most 2 hours."""
+    return dt.timedelta(minutes=min(2 ** max(attempts - 1, 0), 120))
+
+
+def to_outbound(session: Session, message: Message) -> OutboundMessage:
+    """Build what the adapter sends from a stored reply, answering the last inbound message."""
+    ticket = message.ticket
+    inbound_ids = list(session.scalars(
+        select(Message.external_id).where(
+            Message.ticket_id == ticket.id, Message.direction == Direction.INBOUND,
+            Message.external_id.is_not(None), Message.id < message.id,
+        ).order_by(Message.id.desc()).limit(1)
+    ))
+    return OutboundMessage(
+        message_id=message.id, channel=message.channel, recipient=message.recipient,
+        subject=message.subject, text=message.text, html=message.html,
+        external_id=message.external_id, ticket_number=ticket.number,
+        reply_token=ticket.reply_token, in_reply_to=tuple(i for i in inbound_ids if i),
+    )
+
+
+def deliver_message(session: Session, message_id: int, registry: ChannelRegistry,
+                    settings: Settings, now: dt.datetime | None = None) -> str:
+    """Send one pending reply; return the delivery state it ends in."""
+    now = now or utcnow()
+    message = session.scalar(select(Message).where(Message.id == message_id).with_for_update())
+    if message is None or message.direction != Direction.OUTBOUND:
+        session.rollback()
+        return "missing"
+    if message.delivery_state in (DeliveryState.SENT, DeliveryState.FAILED):
+        session.rollback()
+        return str(message.delivery_state)
+    if message.delivery_state == DeliveryState.SENDING and message.next_attempt_at and \
+            message.next_attempt_at > now:
+        session.rollback()
+        return "sending"
+    message.delivery_state = DeliveryState.SENDING
+    message.delivery_attempts += 1
+    message.next_attempt_at = now + STUCK_AFTER
+    session.commit()
+    try:
+        result = registry.get(message.channel).send(to_outbound(session, message), settings)
+    except Exception as exc:
+        log.warning("delivery of message %s failed (attempt %s): %s", message_id,
+                    message.delivery_attempts, exc)
+        message.delivery_error = f"{type(exc).__name__}: {exc}"[:2000]
+        if message.delivery_attempts >= MAX_ATTEMPTS:
+            message.delivery_state = DeliveryState.FAILED
+            message.next_attempt_at = None
+        else:
+            message.delivery_state = DeliveryState.PENDING
+            message.next_attempt_at = now + backoff(message.delivery_attempts)
+    else:
+        message.delivery_state = DeliveryState.SENT
+        message.delivered_at = now
+        message.next_attempt_at = None
+        message.delivery_error = ""
+        if result.provider_id and not message.external_id:
+            message.external_id = result.provider_id[:500]
+    record_event(session, "message.delivery_changed",
+                 {"message_id": message.id, "ticket_id": message.ticket_id,
+                  "delivery_state": message.delivery_state,
+                  "attempts": message.delivery_attempts}, ticket_rooms(message.ticket))
+    session.commit()
+    return str(message.delivery_state)
+
+
+def due_messages(session: Session, now: dt.datetime | None = None, limit: int = 500) -> list[int]:
+    """Return ids of replies that should be (re)delivered now."""
+    now = now or utcnow()
+    return list(session.scalars(
+        select(Message.id).where(
+            Message.direction == Direction.OUTBOUND,
+            or_(Message.delivery_state == DeliveryState.PENDING,
+                Message.delivery_state == DeliveryState.SENDING),
+            or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+        ).order_by(Message.id).limit(limit)
+    ))
+
+
+def sweep_outbox(session: Session, registry: ChannelRegistry, settings: Settings,
+                 now: dt.datetime | None = None) -> dict[str, int]:
+    """Deliver every due reply; return counts by resulting state."""
+    counts: dict[str, int] = {}
+    for message_id in due_messages(session, now):
+        state = deliver_message(session, message_id, registry, settings, now)
+        counts[state] = counts.get(state, 0) + 1
+    return counts
