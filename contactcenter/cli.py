@@ -174,8 +174,7 @@ def ticket_show(number: int, as_json: bool) -> None:
 
 
 @main.command("import")
-@click.argument("kind", type=click.Choice(["customers", "products", "purchases", "contracts",
-                                           "articles"]))
+@click.argument("kind", type=click.Choice(["customers", "products", "purchases", "contracts"]))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the per-row error report here as JSON lines.")

@@ -81,7 +81,6 @@ class Settings:
     reopen_window_days: int = 14
     attachment_max_bytes: int = 20 * 1024 * 1024
     event_retention: int = 10_000
-    outbox_sweep_seconds: int = 60
     session_cookie_secure: bool = False
     testing: bool = False
     demo: bool = False
