@@ -325,17 +325,14 @@ def unmerge(merge_id: int) -> Any:
 @api_login_required(Permission.IMPORT)
 def post_contact() -> Any:
     """Take a contact from an integrator: store it raw first, then run intake."""
-    body = request.get_data(cache=False)
-    data = request.get_json(silent=True) if body else None
-    if not isinstance(data, dict) or not isinstance(data.get("external_id"), str):
-        raise ValueError("the body must be a JSON object with an external_id")
+    body = request.get_data()
     svc = services()
     try:
-        svc.registry.get("api").to_inbound(body, inbox_id=None, raw_id=None)
+        contact = svc.registry.get("api").to_inbound(body, inbox_id=None, raw_id=None)
     except ChannelError as exc:
         raise ValueError(str(exc)) from exc
     session = db_session()
-    raw, _new = store_raw(session, "api", data["external_id"][:200], body,
+    raw, _new = store_raw(session, "api", contact.external_id, body,
                           content_type="application/json")
     result = process_raw(session, raw.id, svc.registry, svc.settings)
     if result is None:
