@@ -85,6 +85,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_begin_before_savepoint(conn: Any, _name: str) -> None:
+    # pysqlite (legacy transaction control) sends BEGIN only before DML, so a SAVEPOINT
+    # issued first would open the transaction itself and its RELEASE would commit
+    # everything: a later rollback of the session could not undo the savepoint's work.
+    driver = conn.connection.driver_connection
+    if not driver.in_transaction:
+        driver.execute("BEGIN")
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout."""
     if url.startswith("sqlite"):
@@ -95,6 +104,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             Path(url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "savepoint", _sqlite_begin_before_savepoint)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
@@ -123,6 +133,10 @@ class Database:
         self._after_commit.append(callback)
 
     def _run_after_commit(self, session: Session) -> None:
+        # SQLAlchemy also fires after_commit when a SAVEPOINT is released; the outer
+        # transaction may still roll back then, so only the outermost commit publishes.
+        if session.in_nested_transaction():
+            return
         rows = session.info.pop("pending_events", [])
         if not rows:
             return

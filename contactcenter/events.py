@@ -190,7 +190,12 @@ def replay_since(session: Session, cursor: int, rooms: Iterable[str], limit: int
 
 
 def trim_event_log(session: Session, keep: int) -> int:
-    """Delete all but the newest ``keep`` events; return how many went."""
+    """Delete all but the newest ``keep`` events; return how many went.
+
+    The newest row always stays: SQLite numbers a new row ``max(id) + 1``, so an
+    emptied log would hand out cursors clients have already seen.
+    """
+    keep = max(keep, 1)
     newest = last_event_id(session)
     result = session.execute(delete(EventLog).where(EventLog.id <= newest - keep))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

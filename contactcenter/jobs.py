@@ -8,8 +8,10 @@ without losing work: the database stays the source of truth.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -210,6 +212,16 @@ def rq_entry(name: str, args: list[Any]) -> Any:
     return run_registered(worker_context(), name, tuple(args))
 
 
+def rq_job_id(key: str) -> str:
+    """Return the RQ job id of a dedupe key.
+
+    RQ accepts only letters, digits, ``_`` and ``-`` in ids (``periodic:outbox.sweep``
+    is refused), so the key is made readable and a digest keeps distinct keys apart.
+    """
+    readable = re.sub(r"[^A-Za-z0-9_-]", "-", key)[:80]
+    return f"{readable}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+
+
 class RqJobQueue:
     """Send jobs to RQ queues on Redis, one queue per workload."""
 
@@ -238,9 +250,9 @@ class RqJobQueue:
         kwargs: dict[str, Any] = {"retry": Retry(max=3, interval=[5, 30, 120]),
                                   "result_ttl": 300, "failure_ttl": 7 * 86400}
         if key is not None:
-            kwargs["job_id"] = key.replace(":", "-")
-            from rq.job import Job, JobStatus
+            kwargs["job_id"] = rq_job_id(key)
             from rq.exceptions import NoSuchJobError
+            from rq.job import Job, JobStatus
 
             try:
                 existing = Job.fetch(kwargs["job_id"], connection=self.redis)

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from typing import Any
+
+from flask import Flask, request
+from werkzeug.exceptions import HTTPException
 
 
 def init_app(app: Flask) -> None:
     """Register the API blueprint (exempt from the form CSRF check: it uses tokens)."""
+    from contactcenter.api.auth import error
     from contactcenter.api.views import bp
     from contactcenter.app import csrf
 
     csrf.exempt(bp)
     app.register_blueprint(bp)
+
+    # A blueprint's 404/405 handlers never see routing errors (no endpoint matched, so
+    # Flask cannot tell which blueprint the URL belongs to): answer them here, in the
+    # API's JSON shape, for every URL under the API's prefix.
+    def routing_error(exc: HTTPException) -> Any:
+        prefix = bp.url_prefix or "/api/v1"
+        if request.path == prefix or request.path.startswith(prefix + "/"):
+            return error(exc.code or 500,
+                         "not found" if exc.code == 404 else "method not allowed")
+        return exc
+
+    app.register_error_handler(404, routing_error)
+    app.register_error_handler(405, routing_error)

@@ -150,6 +150,12 @@ def openapi_spec() -> dict[str, Any]:
             "/raw/{raw_id}/replay": {"post": _op("Process a stored raw payload again",
                                                  _json({"type": "object"}),
                                                  params=[_path_int("raw_id")])},
+            "/attachments/{attachment_id}": {"get": {
+                "summary": "Download an attachment (always as a file, never inline)",
+                "parameters": [_path_int("attachment_id")],
+                "responses": {"200": {"description": "The file",
+                                      "content": {"application/octet-stream": {}}},
+                              **ERRORS}}},
             "/openapi.json": {"get": {"summary": "This description", "security": [],
                                       "responses": {"200": {"description": "OK"}}}},
         },

@@ -26,7 +26,11 @@ from contactcenter.customers.service import get_customer, merge_customers, undo_
 from contactcenter.tickets.errors import InvalidTransitionError, TicketNotFoundError
 from contactcenter.tickets.intake import process_raw, store_raw
 from contactcenter.tickets.models import RawInbound, RawState, Ticket, TicketStatus
-from contactcenter.tickets.serialize import serialize_message, serialize_ticket, serialize_ticket_brief
+from contactcenter.tickets.serialize import (
+    serialize_message,
+    serialize_ticket,
+    serialize_ticket_brief,
+)
 from contactcenter.tickets.service import add_reply, assign_ticket, change_status, get_ticket
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -146,10 +150,16 @@ def update_ticket(number: int) -> Any:
         raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
     if "assignee_id" in data:
         assignee = data["assignee_id"]
-        if assignee is not None and not isinstance(assignee, int):
+        if assignee is not None and (not isinstance(assignee, int) or isinstance(assignee, bool)):
             raise ValueError("assignee_id must be an integer or null")
         if assignee != user.id and not can(user, Permission.TICKET_ASSIGN):
             return error(403, "permission denied")
+        if assignee is not None:
+            from contactcenter.accounts.models import User
+
+            target = session.get(User, assignee)
+            if target is None or not can(target, Permission.TICKET_VIEW):
+                raise ValueError("assignee_id must name an active user who works tickets")
         assign_ticket(session, ticket, assignee, user.id)
     if "status" in data:
         if data["status"] not in {s.value for s in TicketStatus}:
@@ -368,3 +378,28 @@ def replay_raw(raw_id: int) -> Any:
         raw = session.get(RawInbound, raw_id)
         return jsonify(status="failed", error=raw.error if raw else ""), 200
     return jsonify(result.to_json())
+
+
+@bp.get("/attachments/<int:attachment_id>")
+@api_login_required(Permission.TICKET_VIEW)
+def download_attachment(attachment_id: int) -> Any:
+    """Send an attachment as a download (never rendered inline from our origin)."""
+    from flask import send_file
+
+    from contactcenter.tickets.attachments import attachment_path
+    from contactcenter.tickets.models import Attachment
+
+    session = db_session()
+    attachment = session.get(Attachment, attachment_id)
+    if attachment is None:
+        return error(404, "not found")
+    ticket = attachment.message.ticket
+    if not can_view_ticket(session, current_user(), ticket):
+        return error(404, "not found")
+    path = attachment_path(services().settings.data_dir, attachment.sha256)
+    if not path.is_file():
+        return error(404, "not found")
+    response = send_file(path, mimetype="application/octet-stream", as_attachment=True,
+                         download_name=attachment.filename, max_age=0)
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    return response

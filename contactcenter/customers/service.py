@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -129,21 +131,22 @@ def merge_customers(
     if survivor.id == merged.id:
         raise MergeError("these customers are already one")
 
-    def ids(model: type, column: object) -> list[int]:
-        return list(session.scalars(select(model.id).where(column == merged.id)))  # type: ignore[attr-defined]
+    def ids(model: Any) -> list[int]:
+        return list(session.scalars(select(model.id).where(model.customer_id == merged.id)))
 
-    moved = {
-        "identities": ids(CustomerIdentity, CustomerIdentity.customer_id),
-        "tickets": ids(Ticket, Ticket.customer_id),
-        "messages": ids(Message, Message.customer_id),
-        "purchases": ids(Purchase, Purchase.customer_id),
-        "contracts": ids(Contract, Contract.customer_id),
+    moved: dict[str, Any] = {
+        "identities": ids(CustomerIdentity),
+        "tickets": ids(Ticket),
+        "messages": ids(Message),
+        "purchases": ids(Purchase),
+        "contracts": ids(Contract),
         "filled": {},
     }
+    model: Any
     for model, key in ((CustomerIdentity, "identities"), (Ticket, "tickets"),
                        (Message, "messages"), (Purchase, "purchases"), (Contract, "contracts")):
         if moved[key]:
-            session.execute(update(model).where(model.id.in_(moved[key]))  # type: ignore[attr-defined]
+            session.execute(update(model).where(model.id.in_(moved[key]))
                             .values(customer_id=survivor.id))
     filled: dict[str, object] = {}
     for attr in ("name", "language", "organisation_id", "external_id"):
@@ -186,23 +189,26 @@ def undo_merge(session: Session, merge_id: int, actor_user_id: int | None) -> Cu
     if later is not None:
         raise MergeError(f"undo merge {later.id} first: it merged the survivor away")
     moved = record.moved
+    model: Any
     for model, key in ((CustomerIdentity, "identities"), (Ticket, "tickets"),
                        (Message, "messages"), (Purchase, "purchases"), (Contract, "contracts")):
         if moved.get(key):
-            session.execute(update(model).where(model.id.in_(moved[key]))  # type: ignore[attr-defined]
+            session.execute(update(model).where(model.id.in_(moved[key]))
                             .values(customer_id=record.merged_id))
     survivor = session.get(Customer, record.survivor_id)
     merged = session.get(Customer, record.merged_id)
     assert survivor is not None and merged is not None
-    filled = moved.get("filled", {})
+    # Give back only the fields the survivor still holds as the merge filled them
+    # (decided before the unique external id is cleared from the survivor).
+    filled = {attr: value for attr, value in moved.get("filled", {}).items()
+              if getattr(survivor, attr) == value}
     if "external_id" in filled:
         survivor.external_id = None
         session.flush()
     for attr, value in filled.items():
-        if getattr(survivor, attr) == value:
-            setattr(merged, attr, value)
-            if attr != "external_id":
-                setattr(survivor, attr, None if attr != "name" else "")
+        setattr(merged, attr, value)
+        if attr != "external_id":
+            setattr(survivor, attr, None if attr != "name" else "")
     merged.merged_into_id = None
     record.undone_at = utcnow()
     session.flush()

@@ -216,7 +216,7 @@ def apply_contact(session: Session, contact: InboundContact, settings: Settings,
             or NO_CONTENT,
             channel=contact.channel, customer_id=customer.id, inbox_id=contact.inbox_id,
             queue_id=inbox.queue_id if inbox else None, reply_token=secrets.token_hex(8),
-            status=TicketStatus.NEW, last_activity_at=now,
+            status=TicketStatus.NEW, last_activity_at=now, created_at=now, updated_at=now,
         )
         session.add(ticket)
         session.flush()
@@ -232,7 +232,7 @@ def apply_contact(session: Session, contact: InboundContact, settings: Settings,
         inbox_id=contact.inbox_id, customer_id=customer.id,
         sender=contact.sender.address[:320], subject=contact.subject[:500], text=text, html=html,
         external_id=contact.external_id[:500], raw_id=contact.raw_id,
-        received_at=contact.received_at or now,
+        received_at=contact.received_at or now, created_at=now, updated_at=now,
     )
     session.add(message)
     notes = _store_attachments(contact, message, settings)

@@ -113,7 +113,7 @@ def add_reply(session: Session, ticket: Ticket, author_user_id: int, text: str,
         next_attempt_at=None if internal else now,
         recipient=(last_inbound.sender if last_inbound else
                    (ticket.customer.identities[0].address if ticket.customer.identities else "")),
-        received_at=now,
+        received_at=now, created_at=now, updated_at=now,
     )
     session.add(message)
     if not internal:

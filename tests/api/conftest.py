@@ -14,7 +14,27 @@ from contactcenter.customers.models import Customer
 from contactcenter.tickets.intake import ingest_inbound
 from contactcenter.tickets.models import Inbox, Queue, Ticket
 from contactcenter.tickets.service import get_ticket
-from tests.factories import bearer, make_contact, make_customer, make_inbox, make_queue, make_token, make_user
+from tests.factories import (
+    bearer,
+    make_contact,
+    make_customer,
+    make_inbox,
+    make_queue,
+    make_token,
+    make_user,
+)
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hash test passwords with cheap argon2 parameters (the algorithm is unchanged)."""
+    from argon2 import PasswordHasher
+
+    from contactcenter.accounts import service
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(service, "_hasher", cheap)
+    monkeypatch.setattr(service, "_DUMMY_HASH", cheap.hash("not-a-real-password-at-all"))
 
 
 @dataclass
