@@ -73,6 +73,7 @@ def owners(session: Session) -> dict[str, dict[int, set[int]]]:
                         ("contracts", Contract)):
         table: dict[int, set[int]] = {}
         for rid, cid in session.execute(select(model.id, model.customer_id)):
+            assert cid is not None
             table.setdefault(cid, set()).add(rid)
         result[name] = table
     return result
@@ -250,6 +251,7 @@ def test_undo_puts_back_exactly_what_moved(session: Session, world: dict[str, An
     session.commit()
 
     after = owners(session)
+    assert late_ticket.ticket_id is not None and late_ticket.message_id is not None
     late = {"identities": {late_identity.id}, "tickets": {late_ticket.ticket_id},
             "messages": {late_ticket.message_id}, "purchases": {late_purchase.id},
             "contracts": {late_contract.id}}

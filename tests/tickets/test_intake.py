@@ -17,6 +17,7 @@ from contactcenter.customers.models import Customer, CustomerIdentity, Organisat
 from contactcenter.events import EventLog, RecordingPublisher
 from contactcenter.tickets import intake
 from contactcenter.tickets.attachments import attachment_path
+from contactcenter.tickets.errors import IntakeError
 from contactcenter.tickets.intake import (
     NO_CONTENT,
     IntakeResult,
@@ -235,7 +236,7 @@ def test_sender_created_concurrently_is_reused(session: Session, settings: Setti
 
 
 def test_invalid_sender_address_is_refused(session: Session, settings: Settings) -> None:
-    with pytest.raises(intake.IntakeError):
+    with pytest.raises(IntakeError):
         ingest(session, settings, sender="not an address")
     assert count(session, Customer) == 0
 
