@@ -274,14 +274,20 @@ class RqJobQueue:
 def run_scheduler(jobs: RqJobQueue, stop: threading.Event | None = None,
                   tick: float = 1.0) -> None:
     """Enqueue periodic jobs into RQ on time; several schedulers enqueue each slot once."""
+    from redis.exceptions import RedisError
+
     load_jobs()
     stop = stop or threading.Event()
     while not stop.is_set():
         now = time.time()
         for name, periodic in PERIODIC.items():
             slot = int(now // periodic.every)
-            # SET NX makes the slot's enqueue happen once across schedulers.
-            if jobs.redis.set(f"contactcenter:sched:{name}:{slot}", 1, nx=True,
-                              ex=int(periodic.every) + 60):
-                jobs.enqueue(name, key=f"periodic:{name}")
+            try:
+                # SET NX makes the slot's enqueue happen once across schedulers.
+                if jobs.redis.set(f"contactcenter:sched:{name}:{slot}", 1, nx=True,
+                                  ex=int(periodic.every) + 60):
+                    jobs.enqueue(name, key=f"periodic:{name}")
+            except RedisError as exc:
+                # Redis away: keep ticking; the sweeps catch up once it is back.
+                log.warning("scheduler could not enqueue %s: %s", name, exc)
         stop.wait(tick)

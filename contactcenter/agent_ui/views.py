@@ -40,7 +40,9 @@ def _safe_next(target: str | None) -> str:
     if not target:
         return url_for("ui.desk")
     parts = urlparse(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    # Browsers read a backslash as a slash, so "/\\evil.example" leaves the site too.
+    if (parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//")
+            or "\\" in target or any(ord(c) < 32 for c in target)):
         return url_for("ui.desk")
     return target
 

@@ -97,7 +97,7 @@ def _candidate(ticket: Ticket | None) -> Candidate | None:
 def _duplicate(session: Session, contact: InboundContact) -> Message | None:
     return session.scalar(
         select(Message).where(Message.channel == contact.channel,
-                              Message.external_id == contact.external_id)
+                              Message.external_id == contact.external_id[:500])
     )
 
 
@@ -146,7 +146,8 @@ def _thread(session: Session, contact: InboundContact, customer: Customer,
         )
         if contact.inbox_id is not None:
             query = query.where(Ticket.inbox_id == contact.inbox_id)
-        recent = session.scalar(query.order_by(Ticket.last_activity_at.desc()).limit(1))
+        recent = session.scalar(
+            query.order_by(Ticket.last_activity_at.desc(), Ticket.id.desc()).limit(1))
     decision = choose_thread(
         customer_id=customer.id, organisation_id=customer.organisation_id,
         explicit=_candidate(explicit), reply_token_ok=token_ok,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from contactcenter.channels.base import ChannelRegistry, OutboundMessage
@@ -54,21 +54,26 @@ def deliver_message(session: Session, message_id: int, registry: ChannelRegistry
                     settings: Settings, now: dt.datetime | None = None) -> str:
     """Send one pending reply; return the delivery state it ends in."""
     now = now or utcnow()
-    message = session.scalar(select(Message).where(Message.id == message_id).with_for_update())
-    if message is None or message.direction != Direction.OUTBOUND:
-        session.rollback()
-        return "missing"
-    if message.delivery_state in (DeliveryState.SENT, DeliveryState.FAILED):
-        session.rollback()
-        return str(message.delivery_state)
-    if message.delivery_state == DeliveryState.SENDING and message.next_attempt_at and \
-            message.next_attempt_at > now:
-        session.rollback()
-        return "sending"
-    message.delivery_state = DeliveryState.SENDING
-    message.delivery_attempts += 1
-    message.next_attempt_at = now + STUCK_AFTER
+    # Claim the reply with one conditional UPDATE (compare-and-set): of two jobs racing
+    # for it, on SQLite as on PostgreSQL, exactly one sees a row change and sends.
+    claim = session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.direction == Direction.OUTBOUND,
+               or_(Message.delivery_state == DeliveryState.PENDING,
+                   and_(Message.delivery_state == DeliveryState.SENDING,
+                        or_(Message.next_attempt_at.is_(None),
+                            Message.next_attempt_at <= now))))
+        .values(delivery_state=DeliveryState.SENDING,
+                delivery_attempts=Message.delivery_attempts + 1,
+                next_attempt_at=now + STUCK_AFTER)
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
+    message = session.get(Message, message_id, populate_existing=True)
+    if message is None or message.direction != Direction.OUTBOUND:
+        return "missing"
+    if not claim.rowcount:  # type: ignore[attr-defined]
+        return str(message.delivery_state)
     try:
         result = registry.get(message.channel).send(to_outbound(session, message), settings)
     except Exception as exc:
