@@ -307,9 +307,10 @@ def test_customer_merge_and_undo(pg_db: Database, pg_settings: Settings) -> None
     with pg_db.session() as s:
         a1 = ingest_inbound(s, make_contact(sender=anna_mail, name="Anna"), settings=pg_settings,
                             now=NOW)
-        a2 = ingest_inbound(s, make_contact(sender=anna_mail), settings=pg_settings, now=NOW)
+        a2 = ingest_inbound(s, make_contact(sender=anna_mail), settings=pg_settings,
+                            now=NOW + dt.timedelta(minutes=1))
         b1 = ingest_inbound(s, make_contact(sender=anna_phone, name=""), settings=pg_settings,
-                            now=NOW)
+                            now=NOW + dt.timedelta(minutes=2))
     survivor_id, merged_id = a1.customer_id, b1.customer_id
     assert survivor_id is not None and merged_id is not None and survivor_id != merged_id
     with pg_db.session() as s:
@@ -340,8 +341,10 @@ def test_customer_merge_and_undo(pg_db: Database, pg_settings: Settings) -> None
         assert moved is not None and moved.moved["tickets"] == [b1.ticket_id]
     # New mail from the merged address now lands on the survivor's side.
     with pg_db.session() as s:
-        later = ingest_inbound(s, make_contact(sender=anna_phone), settings=pg_settings, now=NOW)
-    assert later.customer_id == survivor_id
+        later = ingest_inbound(s, make_contact(sender=anna_phone), settings=pg_settings,
+                               now=NOW + dt.timedelta(minutes=3))
+    # It threads on the survivor's most recent open ticket: the one that moved over.
+    assert (later.customer_id, later.ticket_id) == (survivor_id, b1.ticket_id)
 
     with pg_db.session() as s:
         undo_merge(s, merge_id, None)
@@ -359,8 +362,12 @@ def test_customer_merge_and_undo(pg_db: Database, pg_settings: Settings) -> None
         assert tickets[a1.ticket_id] == survivor_id
         assert tickets[b1.ticket_id] == merged_id
         assert a2.ticket_id == a1.ticket_id
-        # What arrived on the survivor after the merge stays with it.
-        assert tickets[later.ticket_id] == survivor_id
+        # Undo moves back exactly what the merge moved: the ticket goes home, but the
+        # message that arrived on the survivor after the merge stays with it.
+        later_owner = s.scalar(select(Message.customer_id).where(Message.id == later.message_id))
+        assert later_owner == survivor_id
+        assert set(s.scalars(select(Message.customer_id)
+                             .where(Message.id != later.message_id))) == {survivor_id, merged_id}
         record = s.get(CustomerMerge, merge_id)
         assert record is not None and record.undone_at is not None
         assert record.undone_at.utcoffset() == dt.timedelta(0)

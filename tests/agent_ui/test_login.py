@@ -75,19 +75,13 @@ def test_safe_next_is_followed(client: Any, desk: Desk) -> None:
 @pytest.mark.parametrize("target", [
     "https://evil.example", "https://evil.example/", "//evil.example", "///evil.example",
     "http:evil.example", "javascript:alert(1)", "evil.example", "/\\evil.example",
-    "\\\\evil.example", "/\t/evil.example",
+    "\\\\evil.example", "/\t/evil.example", "/\t\\evil.example", "/\n/evil.example",
 ])
 def test_open_redirect_is_refused(client: Any, desk: Desk, target: str) -> None:
     response = login(client, "agent@example.test", next_=target)
     assert response.status_code == 302
-    location = response.headers["Location"]
-    # Same-site only: a path that no browser could read as another host.
-    assert location.startswith("/")
-    # (A backslash reaches the header percent-encoded, which browsers keep as a path.)
-    assert not location.startswith(("//", "/\\"))
-    assert "\\" not in location and "\t" not in location
-    if "//" in target or ":" in target:
-        assert location == "/"
+    # Browsers read "\\" as "/" and drop tabs, so those leave the site too: all go home.
+    assert response.headers["Location"] == "/"
 
 
 def test_anonymous_desk_redirects_to_login_with_next(client: Any) -> None:
