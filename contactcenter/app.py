@@ -105,7 +105,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
         app,
         async_mode="threading",
         message_queue=settings.redis_url or None,
-        cors_allowed_origins=[settings.public_url.rstrip("/")],
+        # None: python-socketio's same-origin check (the Origin must match the Host the
+        # browser used), so the desk works under any host name that reaches it.
+        cors_allowed_origins=None,
         ping_interval=20,
         ping_timeout=20,
         max_http_buffer_size=1_000_000,

@@ -83,8 +83,9 @@ def record_event(
         raise ValueError(f"unknown event type {type_!r}")
     room_list = tuple(dict.fromkeys([*rooms, SUPERVISORS_ROOM]))
     row = EventLog(type=type_, rooms=" ".join(room_list), payload=payload)
+    # No flush here: the rows are inserted together at the commit's flush, which assigns
+    # their ids (the cursors) before the after-commit hook publishes them.
     session.add(row)
-    session.flush()
     session.info.setdefault("pending_events", []).append(row)
     return row
 

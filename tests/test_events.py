@@ -33,10 +33,9 @@ Q1 = room("queue", 1)
 
 
 def log(session: Session, n: int, rooms: list[str] | None = None) -> list[int]:
-    ids = [record_event(session, "ticket.updated", {"i": i}, rooms or [T1]).id
-           for i in range(n)]
-    session.commit()
-    return ids
+    rows = [record_event(session, "ticket.updated", {"i": i}, rooms or [T1]) for i in range(n)]
+    session.commit()  # the commit's flush assigns the ids (cursors)
+    return [row.id for row in rows]
 
 
 def count(session: Session) -> int:
@@ -78,6 +77,7 @@ def test_empty_log(session: Session) -> None:
 
 def test_every_event_also_goes_to_supervisors_once(session: Session) -> None:
     row = record_event(session, "ticket.updated", {}, [T1, Q1, T1, SUPERVISORS_ROOM])
+    session.flush()
     assert to_envelope(row).rooms == (T1, Q1, SUPERVISORS_ROOM)
 
 
@@ -92,11 +92,12 @@ def test_unknown_event_type_is_refused(session: Session, events: RecordingPublis
 # --- replay --------------------------------------------------------------------------
 
 def test_replay_returns_only_the_rooms_events_after_the_cursor(session: Session) -> None:
-    a = record_event(session, "ticket.updated", {"n": "a"}, [T1]).id
-    b = record_event(session, "ticket.updated", {"n": "b"}, [T2]).id
-    c = record_event(session, "ticket.updated", {"n": "c"}, [T1, Q1]).id
-    d = record_event(session, "ticket.updated", {"n": "d"}, [Q1]).id
+    rows = [record_event(session, "ticket.updated", {"n": "a"}, [T1]),
+            record_event(session, "ticket.updated", {"n": "b"}, [T2]),
+            record_event(session, "ticket.updated", {"n": "c"}, [T1, Q1]),
+            record_event(session, "ticket.updated", {"n": "d"}, [Q1])]
     session.commit()
+    a, b, c, d = (row.id for row in rows)
 
     assert [e.id for e in replay_since(session, 0, [T1]).events] == [a, c]
     assert [e.id for e in replay_since(session, a, [T1]).events] == [c]
@@ -166,9 +167,10 @@ def test_trim_keeps_the_newest(session: Session, total: int, keep: int, removed:
 
 def test_events_are_published_after_commit_in_order(session: Session,
                                                      events: RecordingPublisher) -> None:
-    ids = [record_event(session, t, {}, [T1]).id for t in ("ticket.created", "message.created")]
+    rows = [record_event(session, t, {}, [T1]) for t in ("ticket.created", "message.created")]
     assert events.published == []
     session.commit()
+    ids = [row.id for row in rows]
     assert [(e.id, e.type) for e in events.published] == list(
         zip(ids, ["ticket.created", "message.created"], strict=True))
     session.commit()  # an empty commit publishes nothing again

@@ -326,6 +326,8 @@ def unmerge(merge_id: int) -> Any:
         record = undo_merge(session, merge_id, user.id)
     except MergeError as exc:
         return error(409, str(exc))
+    except CustomerError:
+        return error(404, "not found")
     session.commit()
     return jsonify(merge_id=record.id, undone_at=record.undone_at.isoformat()
                    if record.undone_at else None)

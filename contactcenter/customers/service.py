@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from contactcenter.accounts.audit import audit
 from contactcenter.customers.errors import CustomerNotFoundError, MergeError
@@ -88,9 +88,13 @@ def identify_customer(
     savepoint and a unique violation falls back to the row the other writer made.
     """
     address = normalise_identity(kind, raw)
-    identity = find_identity(session, kind, address)
-    if identity is not None:
-        customer = resolve_customer(session, identity.customer)
+    found = session.scalar(
+        select(Customer).join(CustomerIdentity, CustomerIdentity.customer_id == Customer.id)
+        .where(CustomerIdentity.kind == kind, CustomerIdentity.address == address)
+        .options(lazyload(Customer.identities))
+    )
+    if found is not None:
+        customer = resolve_customer(session, found)
         if name and not customer.name:
             customer.name = name[:200]
         return customer, False
@@ -178,7 +182,7 @@ def undo_merge(session: Session, merge_id: int, actor_user_id: int | None) -> Cu
 
     record = session.get(CustomerMerge, merge_id)
     if record is None:
-        raise MergeError(f"no merge {merge_id}")
+        raise CustomerNotFoundError(f"no merge {merge_id}")
     if record.undone_at is not None:
         raise MergeError(f"merge {merge_id} was already undone")
     later = session.scalar(

@@ -42,7 +42,7 @@ from contactcenter.tickets.models import (
     Ticket,
     TicketStatus,
 )
-from contactcenter.tickets.threading import Candidate, ThreadRule, choose_thread
+from contactcenter.tickets.threading import Candidate, ThreadDecision, ThreadRule, choose_thread
 
 log = logging.getLogger(__name__)
 
@@ -87,18 +87,30 @@ def next_ticket_number(session: Session) -> int:
         return next_ticket_number(session)
 
 
-def _candidate(ticket: Ticket | None) -> Candidate | None:
-    if ticket is None:
+def _candidate(session: Session, *conditions: Any, join_message: bool = False,
+               order: tuple[Any, ...] = ()) -> tuple[Candidate | None, str]:
+    """Look a ticket up as a threading candidate (columns only: no ORM objects loaded)."""
+    query = select(Ticket.id, Ticket.customer_id, Customer.organisation_id, Ticket.status,
+                   Ticket.last_activity_at, Ticket.reply_token
+                   ).join(Customer, Customer.id == Ticket.customer_id)
+    if join_message:
+        query = query.join(Message, Message.ticket_id == Ticket.id)
+    row = session.execute(query.where(*conditions).order_by(*order).limit(1)).first()
+    if row is None:
+        return None, ""
+    return Candidate(row[0], row[1], row[2], row[3], row[4]), row[5]
+
+
+def _duplicate(session: Session, contact: InboundContact) -> IntakeResult | None:
+    row = session.execute(
+        select(Message.id, Message.ticket_id, Message.customer_id, Ticket.number)
+        .join(Ticket, Ticket.id == Message.ticket_id)
+        .where(Message.channel == contact.channel,
+               Message.external_id == contact.external_id[:500])
+    ).first()
+    if row is None:
         return None
-    return Candidate(ticket.id, ticket.customer_id, ticket.customer.organisation_id,
-                     ticket.status, ticket.last_activity_at)
-
-
-def _duplicate(session: Session, contact: InboundContact) -> Message | None:
-    return session.scalar(
-        select(Message).where(Message.channel == contact.channel,
-                              Message.external_id == contact.external_id[:500])
-    )
+    return IntakeResult("duplicate", row[1], row[3], row[0], row[2], "duplicate")
 
 
 def _identify(session: Session, contact: InboundContact) -> Customer:
@@ -123,37 +135,36 @@ def _identify(session: Session, contact: InboundContact) -> Customer:
 
 def _thread(session: Session, contact: InboundContact, customer: Customer,
             now: dt.datetime, window_days: int) -> tuple[Ticket | None, ThreadRule]:
+    """Look candidates up strongest first, stopping as soon as one decides."""
     hints = contact.thread
-    explicit = None
-    token_ok = False
+    found: dict[str, Any] = {"explicit": None, "reply_token_ok": False, "replied_to": None,
+                             "recent": None}
+
+    def decide() -> ThreadDecision:
+        return choose_thread(customer_id=customer.id, organisation_id=customer.organisation_id,
+                             thread_on_open_ticket=hints.thread_on_open_ticket, now=now,
+                             window_days=window_days, **found)
+
     if hints.ticket_number is not None:
-        explicit = session.scalar(select(Ticket).where(Ticket.number == hints.ticket_number))
-        token_ok = bool(explicit and hints.reply_token
-                        and secrets.compare_digest(explicit.reply_token, hints.reply_token))
-    replied_to = None
-    if hints.in_reply_to:
-        replied_to = session.scalar(
-            select(Ticket).join(Message, Message.ticket_id == Ticket.id)
-            .where(Message.channel == contact.channel,
-                   Message.external_id.in_(hints.in_reply_to[:50]))
-            .order_by(Message.id.desc()).limit(1)
-        )
-    recent = None
-    if hints.thread_on_open_ticket:
-        query = select(Ticket).where(
-            Ticket.customer_id == customer.id, Ticket.channel == contact.channel,
-            Ticket.status != TicketStatus.CLOSED,
-        )
+        explicit, token = _candidate(session, Ticket.number == hints.ticket_number)
+        found["explicit"] = explicit
+        found["reply_token_ok"] = bool(explicit and hints.reply_token
+                                       and secrets.compare_digest(token, hints.reply_token))
+    decision = decide()
+    if decision.rule is not ThreadRule.EXPLICIT and hints.in_reply_to:
+        found["replied_to"], _ = _candidate(
+            session, Message.channel == contact.channel,
+            Message.external_id.in_(hints.in_reply_to[:50]),
+            join_message=True, order=(Message.id.desc(),))
+        decision = decide()
+    if decision.rule is ThreadRule.NEW and hints.thread_on_open_ticket:
+        conditions = [Ticket.customer_id == customer.id, Ticket.channel == contact.channel,
+                      Ticket.status != TicketStatus.CLOSED]
         if contact.inbox_id is not None:
-            query = query.where(Ticket.inbox_id == contact.inbox_id)
-        recent = session.scalar(
-            query.order_by(Ticket.last_activity_at.desc(), Ticket.id.desc()).limit(1))
-    decision = choose_thread(
-        customer_id=customer.id, organisation_id=customer.organisation_id,
-        explicit=_candidate(explicit), reply_token_ok=token_ok,
-        replied_to=_candidate(replied_to), recent=_candidate(recent),
-        thread_on_open_ticket=hints.thread_on_open_ticket, now=now, window_days=window_days,
-    )
+            conditions.append(Ticket.inbox_id == contact.inbox_id)
+        found["recent"], _ = _candidate(
+            session, *conditions, order=(Ticket.last_activity_at.desc(), Ticket.id.desc()))
+        decision = decide()
     if decision.ticket_id is None:
         return None, decision.rule
     return session.get(Ticket, decision.ticket_id), decision.rule
@@ -199,10 +210,9 @@ def apply_contact(session: Session, contact: InboundContact, settings: Settings,
                   now: dt.datetime | None = None) -> IntakeResult:
     """Do intake's work in the session's transaction without committing."""
     now = now or utcnow()
-    existing = _duplicate(session, contact)
-    if existing is not None:
-        return IntakeResult("duplicate", existing.ticket_id, existing.ticket.number, existing.id,
-                            existing.customer_id, "duplicate")
+    duplicate = _duplicate(session, contact)
+    if duplicate is not None:
+        return duplicate
     customer = _identify(session, contact)
     inbox = session.get(Inbox, contact.inbox_id) if contact.inbox_id is not None else None
     window = (inbox.reopen_window_days if inbox and inbox.reopen_window_days is not None
@@ -217,7 +227,8 @@ def apply_contact(session: Session, contact: InboundContact, settings: Settings,
             or NO_CONTENT,
             channel=contact.channel, customer_id=customer.id, inbox_id=contact.inbox_id,
             queue_id=inbox.queue_id if inbox else None, reply_token=secrets.token_hex(8),
-            status=TicketStatus.NEW, last_activity_at=now, created_at=now, updated_at=now,
+            status=TicketStatus.NEW, last_activity_at=now, last_customer_message_at=now,
+            created_at=now, updated_at=now,
         )
         session.add(ticket)
         session.flush()
@@ -271,11 +282,10 @@ def ingest_inbound(session: Session, contact: InboundContact, *,
     except IntegrityError:
         # A concurrent writer delivered the same contact first: that is a duplicate.
         session.rollback()
-        existing = _duplicate(session, contact)
-        if existing is None:
+        duplicate = _duplicate(session, contact)
+        if duplicate is None:
             raise
-        return IntakeResult("duplicate", existing.ticket_id, existing.ticket.number, existing.id,
-                            existing.customer_id, "duplicate")
+        return duplicate
     except BaseException:
         session.rollback()
         raise

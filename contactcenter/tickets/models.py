@@ -192,7 +192,8 @@ class Message(TimestampMixin, Base):
     text: Mapped[str] = mapped_column(Text, default="")
     html: Mapped[str] = mapped_column(Text, default="")
     external_id: Mapped[str | None] = mapped_column(String(500))
-    raw_id: Mapped[int | None] = mapped_column(ForeignKey("raw_inbound.id", ondelete="SET NULL"))
+    raw_id: Mapped[int | None] = mapped_column(
+        ForeignKey("raw_inbound.id", ondelete="SET NULL"), index=True)
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     delivery_state: Mapped[str] = mapped_column(String(16), default=DeliveryState.NONE)
     delivery_attempts: Mapped[int] = mapped_column(default=0)
@@ -244,4 +245,5 @@ class RawInbound(Base):
     error: Mapped[str] = mapped_column(Text, default="")
     attempts: Mapped[int] = mapped_column(default=0)
     processed_at: Mapped[dt.datetime | None]
-    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="SET NULL"), index=True)

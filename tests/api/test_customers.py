@@ -141,6 +141,10 @@ def test_merge_and_undo(client: Any, world: World, session: Any, events: Any) ->
     assert twice.status_code == 409
     assert set(twice.get_json()) == {"error"}
 
+    unknown = client.post("/api/v1/merges/999999/undo", headers=headers)
+    assert unknown.status_code == 404
+    assert unknown.get_json() == {"error": "not found"}
+
 
 def test_merge_moves_tickets_and_undo_moves_them_back(client: Any, world: World) -> None:
     headers = world.headers("supervisor")

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from contactcenter.accounts.models import AuditLog, User
 from contactcenter.accounts.service import create_user
 from contactcenter.config import Settings
-from contactcenter.customers.errors import MergeError
+from contactcenter.customers.errors import CustomerNotFoundError, MergeError
 from contactcenter.customers.models import (
     Contract,
     Customer,
@@ -283,7 +283,7 @@ def test_undo_twice_is_refused(session: Session, world: dict[str, Any]) -> None:
 
 
 def test_undo_of_unknown_merge_is_refused(session: Session) -> None:
-    with pytest.raises(MergeError):
+    with pytest.raises(CustomerNotFoundError, match="no merge 999999"):
         undo_merge(session, 999_999, None)
 
 

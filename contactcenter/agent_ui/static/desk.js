@@ -26,4 +26,5 @@ socket.on("connect", async () => {
   show("live", "live");
 });
 socket.on("disconnect", () => show("offline", "reconnecting…"));
+socket.on("connect_error", (err) => show("offline", `offline: ${err.message}`));
 socket.on("event", apply);

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 22:47:43.784979
+Create Date: 2026-11-28 23:03:05.455560
 """
 
 from __future__ import annotations
@@ -311,6 +311,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('raw_inbound', schema=None) as batch_op:
         batch_op.create_index('ix_raw_inbound_state', ['state', 'id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_raw_inbound_ticket_id'), ['ticket_id'], unique=False)
 
     op.create_table('messages',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -346,6 +347,7 @@ def upgrade() -> None:
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_messages_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index('ix_messages_delivery', ['delivery_state', 'next_attempt_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_messages_raw_id'), ['raw_id'], unique=False)
         batch_op.create_index('ix_messages_ticket', ['ticket_id', 'id'], unique=False)
 
     op.create_table('attachments',
@@ -378,11 +380,13 @@ def downgrade() -> None:
     op.drop_table('attachments')
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_index('ix_messages_ticket')
+        batch_op.drop_index(batch_op.f('ix_messages_raw_id'))
         batch_op.drop_index('ix_messages_delivery')
         batch_op.drop_index(batch_op.f('ix_messages_customer_id'))
 
     op.drop_table('messages')
     with op.batch_alter_table('raw_inbound', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_raw_inbound_ticket_id'))
         batch_op.drop_index('ix_raw_inbound_state')
 
     op.drop_table('raw_inbound')
