@@ -19,6 +19,14 @@ class ChannelError(Exception):
     """A provider payload that cannot be turned into a contact."""
 
 
+class QuarantineError(ChannelError):
+    """A payload kept but not processed: over a safety cap, or unparseable by design.
+
+    Intake marks the raw row ``quarantined`` with the reason; it waits there for a
+    person (or a fixed parser) to replay it, and is never retried automatically.
+    """
+
+
 @dataclass(frozen=True)
 class Identity:
     """An address the sender is known by: kind is ``email``, ``phone``, ``chat`` or ``external``."""
@@ -50,6 +58,20 @@ class ThreadHints:
 
 
 @dataclass(frozen=True)
+class DeliveryReport:
+    """A report that a message we sent was not delivered (a bounce, an RFC 3464 DSN).
+
+    ``original_ids`` are the external ids (Message-IDs) of the messages it reports on.
+    """
+
+    original_ids: tuple[str, ...]
+    recipients: tuple[str, ...] = ()
+    status: str = ""
+    diagnostic: str = ""
+    hard: bool = True
+
+
+@dataclass(frozen=True)
 class InboundContact:
     """One contact from any channel, normalised.
 
@@ -57,6 +79,10 @@ class InboundContact:
     MessageSid, chat message id, form submission id). ``sender`` is the
     provider-native identity; ``other_identities`` are further addresses the
     contact proves (a form's phone field, a signed chat identity).
+    ``quoted_text`` is the history a reply quotes (kept, shown collapsed).
+    ``auto_submitted`` marks machine-sent mail that must never get an automatic
+    answer. A contact with a ``delivery_report`` opens no ticket: it marks the
+    outbound message it reports on as failed.
     """
 
     channel: str
@@ -73,6 +99,9 @@ class InboundContact:
     received_at: dt.datetime | None = None
     raw_id: int | None = None
     language: str | None = None
+    quoted_text: str = ""
+    auto_submitted: bool = False
+    delivery_report: DeliveryReport | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -155,6 +184,8 @@ AdapterFactory = Callable[[], ChannelAdapter]
 def load_builtin_adapters() -> ChannelRegistry:
     """Register the adapters that ship with the product."""
     from contactcenter.channels import api as _api
+    from contactcenter.channels.email import adapter as _email
 
     _api.register(registry)
+    _email.register(registry)
     return registry

@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from contactcenter.channels.base import ChannelRegistry, InboundContact
+from contactcenter.channels.base import ChannelRegistry, InboundContact, QuarantineError
 from contactcenter.config import Settings
 from contactcenter.customers.errors import CustomerError
 from contactcenter.customers.models import Customer
@@ -37,6 +37,7 @@ from contactcenter.tickets.models import (
     Direction,
     Inbox,
     Message,
+    MessageReference,
     RawInbound,
     RawState,
     Ticket,
@@ -55,7 +56,7 @@ NO_CONTENT = "(no visible content)"
 class IntakeResult:
     """What intake did with one contact."""
 
-    status: str  # created | appended | duplicate
+    status: str  # created | appended | duplicate | ignored
     ticket_id: int | None
     ticket_number: int | None
     message_id: int | None
@@ -88,13 +89,16 @@ def next_ticket_number(session: Session) -> int:
 
 
 def _candidate(session: Session, *conditions: Any, join_message: bool = False,
-               order: tuple[Any, ...] = ()) -> tuple[Candidate | None, str]:
+               join_reference: bool = False, order: tuple[Any, ...] = ()
+               ) -> tuple[Candidate | None, str]:
     """Look a ticket up as a threading candidate (columns only: no ORM objects loaded)."""
     query = select(Ticket.id, Ticket.customer_id, Customer.organisation_id, Ticket.status,
                    Ticket.last_activity_at, Ticket.reply_token
                    ).join(Customer, Customer.id == Ticket.customer_id)
     if join_message:
         query = query.join(Message, Message.ticket_id == Ticket.id)
+    if join_reference:
+        query = query.join(MessageReference, MessageReference.ticket_id == Ticket.id)
     row = session.execute(query.where(*conditions).order_by(*order).limit(1)).first()
     if row is None:
         return None, ""
@@ -157,6 +161,14 @@ def _thread(session: Session, contact: InboundContact, customer: Customer,
             Message.external_id.in_(hints.in_reply_to[:50]),
             join_message=True, order=(Message.id.desc(),))
         decision = decide()
+    if decision.rule is ThreadRule.NEW and found["replied_to"] is None:
+        # A reply that arrived before the message it answers is waiting on a ticket of
+        # its own: the original joins it when it finally comes.
+        found["replied_to"], _ = _candidate(
+            session, MessageReference.channel == contact.channel,
+            MessageReference.ref == contact.external_id[:500],
+            join_reference=True, order=(MessageReference.id,))
+        decision = decide()
     if decision.rule is ThreadRule.NEW and hints.thread_on_open_ticket:
         conditions = [Ticket.customer_id == customer.id, Ticket.channel == contact.channel,
                       Ticket.status != TicketStatus.CLOSED]
@@ -213,6 +225,10 @@ def apply_contact(session: Session, contact: InboundContact, settings: Settings,
     duplicate = _duplicate(session, contact)
     if duplicate is not None:
         return duplicate
+    if contact.delivery_report is not None:
+        from contactcenter.tickets.delivery_reports import apply_delivery_report
+
+        return apply_delivery_report(session, contact, now)
     customer = _identify(session, contact)
     inbox = session.get(Inbox, contact.inbox_id) if contact.inbox_id is not None else None
     window = (inbox.reopen_window_days if inbox and inbox.reopen_window_days is not None
@@ -243,10 +259,15 @@ def apply_contact(session: Session, contact: InboundContact, settings: Settings,
         ticket_id=ticket.id, direction=Direction.INBOUND, channel=contact.channel,
         inbox_id=contact.inbox_id, customer_id=customer.id,
         sender=contact.sender.address[:320], subject=contact.subject[:500], text=text, html=html,
+        quoted_text=contact.quoted_text, auto_submitted=contact.auto_submitted,
         external_id=contact.external_id[:500], raw_id=contact.raw_id,
         received_at=contact.received_at or now, created_at=now, updated_at=now,
     )
     session.add(message)
+    session.flush()
+    for ref in dict.fromkeys(r[:500] for r in contact.thread.in_reply_to[:50] if r):
+        session.add(MessageReference(message_id=message.id, ticket_id=ticket.id,
+                                     channel=contact.channel, ref=ref))
     notes = _store_attachments(contact, message, settings)
     if notes:
         message.text = message.text + "\n\n" + "\n".join(notes)
@@ -275,8 +296,9 @@ def ingest_inbound(session: Session, contact: InboundContact, *,
     try:
         result = apply_contact(session, contact, settings, now)
         if contact.raw_id is not None:
-            _mark_raw(session, contact.raw_id, RawState.PROCESSED if result.status != "duplicate"
-                      else RawState.DUPLICATE, "", result.ticket_id)
+            state = {"duplicate": RawState.DUPLICATE, "ignored": RawState.IGNORED}.get(
+                result.status, RawState.PROCESSED)
+            _mark_raw(session, contact.raw_id, state, "", result.ticket_id)
         session.commit()
         return result
     except IntegrityError:
@@ -353,11 +375,16 @@ def process_raw(session: Session, raw_id: int, registry: ChannelRegistry,
         return ingest_inbound(session, contact, settings=settings)
     except Exception as exc:
         session.rollback()
-        log.exception("intake of raw payload %s (%s %s) failed", raw_id, raw.channel,
-                      raw.external_id)
+        quarantined = isinstance(exc, QuarantineError)
+        if quarantined:
+            log.warning("raw payload %s (%s %s) quarantined: %s", raw_id, raw.channel,
+                        raw.external_id, exc)
+        else:
+            log.exception("intake of raw payload %s (%s %s) failed", raw_id, raw.channel,
+                          raw.external_id)
         raw = session.get(RawInbound, raw_id)
         assert raw is not None
-        raw.state = RawState.FAILED
+        raw.state = RawState.QUARANTINED if quarantined else RawState.FAILED
         raw.error = f"{type(exc).__name__}: {exc}"[:5000]
         raw.processed_at = utcnow()
         record_event(session, "raw.failed", {"raw_id": raw.id, "channel": raw.channel,
@@ -369,7 +396,8 @@ def process_raw(session: Session, raw_id: int, registry: ChannelRegistry,
 def replay_failed(session: Session, registry: ChannelRegistry, settings: Settings,
                   channel: str | None = None, limit: int = 1000) -> list[tuple[int, IntakeResult | None]]:
     """Process failed raw payloads again; return each id with its new result."""
-    query = select(RawInbound.id).where(RawInbound.state.in_([RawState.FAILED, RawState.PENDING]))
+    query = select(RawInbound.id).where(
+        RawInbound.state.in_([RawState.FAILED, RawState.PENDING, RawState.QUARANTINED]))
     if channel:
         query = query.where(RawInbound.channel == channel)
     ids = list(session.scalars(query.order_by(RawInbound.id).limit(limit)))

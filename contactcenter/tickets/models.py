@@ -70,6 +70,7 @@ class RawState(StrEnum):
     DUPLICATE = "duplicate"
     IGNORED = "ignored"
     FAILED = "failed"
+    QUARANTINED = "quarantined"
 
 
 class Counter(Base):
@@ -190,7 +191,9 @@ class Message(TimestampMixin, Base):
     sender: Mapped[str] = mapped_column(String(320), default="")
     subject: Mapped[str] = mapped_column(String(500), default="")
     text: Mapped[str] = mapped_column(Text, default="")
+    quoted_text: Mapped[str] = mapped_column(Text, default="")
     html: Mapped[str] = mapped_column(Text, default="")
+    auto_submitted: Mapped[bool] = mapped_column(default=False)
     external_id: Mapped[str | None] = mapped_column(String(500))
     raw_id: Mapped[int | None] = mapped_column(
         ForeignKey("raw_inbound.id", ondelete="SET NULL"), index=True)
@@ -206,6 +209,19 @@ class Message(TimestampMixin, Base):
     attachments: Mapped[list[Attachment]] = relationship(
         back_populates="message", lazy="selectin", order_by="Attachment.id"
     )
+
+
+class MessageReference(Base):
+    """An id a message refers to (In-Reply-To, References): threads replies, even early ones."""
+
+    __tablename__ = "message_references"
+    __table_args__ = (UniqueConstraint("message_id", "ref"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(String(500), index=True)
 
 
 class Attachment(TimestampMixin, Base):
