@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,8 @@ def main(verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not verbose:
         logging.getLogger("alembic").setLevel(logging.WARNING)
+        # aiosmtpd logs every SMTP command line (addresses included) at INFO.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 @main.command()
@@ -63,6 +66,7 @@ def serve(demo: bool, host: str | None, port: int | None, smtp_port: int | None,
             click.echo(created)
     click.echo(f"Contact center on http://{settings.host}:{settings.port}/ "
                f"(database {db.engine.url.render_as_string(hide_password=True)})")
+    click.echo(f"Inbound SMTP on {settings.smtp_host}:{settings.smtp_port}")
     if demo:
         from contactcenter.demo import DEMO_PASSWORD, DEMO_USERS
 
@@ -217,6 +221,164 @@ def replay(channel: str | None, limit: int) -> None:
         for raw_id, result in replay_failed(session, registry, settings, channel, limit):
             click.echo(json.dumps({"raw_id": raw_id,
                                    **(result.to_json() if result else {"status": "failed"})}))
+
+
+MAIL_SUFFIXES_SKIPPED = {".json", ".yml", ".yaml", ".csv", ".md", ".py", ".sh"}
+
+
+def _mail_files(paths: tuple[Path, ...]) -> Iterator[Path]:
+    """Yield each named file, and every file under each named folder in name order.
+
+    In folders, hidden files and data files (manifests, notes) are skipped: ``.eml``,
+    ``.box``, ``.msg``, Maildir names and any other file are taken as one message each.
+    """
+    for path in paths:
+        if not path.is_dir():
+            yield path
+            continue
+        for found in sorted(path.rglob("*")):
+            relative = found.relative_to(path).parts
+            if any(part.startswith(".") for part in relative):
+                continue
+            if found.suffix.lower() in MAIL_SUFFIXES_SKIPPED:
+                continue
+            if found.is_file() or (found.is_symlink() and not found.exists()):
+                yield found
+
+
+@main.group()
+def ingest() -> None:
+    """Feed contacts in from files."""
+
+
+@ingest.command("email")
+@click.argument("paths", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=Path))
+@click.option("--inbox", "inbox_address", default=None, metavar="ADDRESS",
+              help="The email inbox to file them in (default: the first email inbox).")
+def ingest_email(paths: tuple[Path, ...], inbox_address: str | None) -> None:
+    """Feed raw RFC 5322 files (or folders of them) through the email channel.
+
+    Each message is stored and processed exactly as the SMTP server does it; one JSON
+    line per message on stdout ({"path", "status", "ticket", "customer", "reason"}) and
+    a summary on stderr. Exit 0 even if some are quarantined; 1 if a file could not be
+    read or a message could not be stored.
+    """
+    import time
+    from collections import Counter
+
+    from sqlalchemy import select
+
+    from contactcenter.channels.base import load_builtin_adapters
+    from contactcenter.channels.email.receive import find_inbox, receive_email
+    from contactcenter.jobs import JobQueue
+    from contactcenter.tickets.models import Inbox
+
+    settings = _settings()
+    database = _db(settings)
+    registry = load_builtin_adapters()
+    jobs: JobQueue | None = None
+    if settings.redis_url:  # events reach the desks, acknowledgements the outbox, via Redis
+        from contactcenter.app import build_job_context
+        from contactcenter.jobs import RqJobQueue
+
+        build_job_context(settings, db=database)
+        jobs = RqJobQueue(settings.redis_url)
+    with database.session() as session:
+        if inbox_address:
+            found = find_inbox(session, inbox_address)
+            if found is None:
+                raise click.BadParameter(f"no email inbox has the address {inbox_address}",
+                                         param_hint="--inbox")
+            inbox_id: int | None = found.id
+        else:
+            inbox_id = session.scalar(select(Inbox.id).where(Inbox.channel == "email")
+                                      .order_by(Inbox.id).limit(1))
+    limit = settings.smtp_max_message_bytes
+    counts: Counter[str] = Counter()
+    trouble = 0
+    started = time.monotonic()
+    for path in _mail_files(paths):
+        line: dict[str, Any] = {"path": str(path), "status": "failed", "ticket": None,
+                                "customer": None, "reason": None}
+        try:
+            size = path.stat().st_size
+            raw = path.read_bytes() if size <= limit else b""
+        except OSError as exc:
+            click.echo(f"{path}: cannot read: {exc.strerror or exc}", err=True)
+            counts["unreadable"] += 1
+            trouble += 1
+            continue
+        if size > limit:
+            line.update(status="ignored", reason=f"{size} bytes is over the {limit}-byte "
+                        "limit (CONTACTCENTER_SMTP_MAX_MESSAGE_BYTES)")
+        else:
+            try:
+                with database.session() as session:
+                    received = receive_email(session, raw, registry, settings, inbox_id,
+                                             jobs=jobs)
+                line.update(received.to_json())
+            except Exception as exc:  # stored or not, say so and go on with the rest
+                logging.getLogger(__name__).exception("ingest of %s failed", path)
+                line["reason"] = f"{type(exc).__name__}: {exc}"[:500]
+                trouble += 1
+        counts[line["status"]] += 1
+        click.echo(json.dumps(line))
+    elapsed = time.monotonic() - started
+    total = sum(counts.values())
+    click.echo(f"{total} files in {elapsed:.1f} s ({total / elapsed if elapsed else 0:.0f}/s): "
+               + ", ".join(f"{n} {status}" for status, n in sorted(counts.items())), err=True)
+    database.dispose()
+    if trouble:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 2525).")
+def smtp(host: str | None, port: int | None) -> None:
+    """Run the inbound SMTP server on its own (the scaled deployment)."""
+    import signal
+    import threading
+
+    from contactcenter.channels.base import load_builtin_adapters
+    from contactcenter.channels.email.smtp import SmtpServer
+    from contactcenter.jobs import JobQueue, RqJobQueue
+
+    settings = _settings(smtp_host=host, smtp_port=port)
+    database = _db(settings)
+    jobs: JobQueue | None = None
+    if settings.redis_url:  # follow-up jobs go to RQ, events to the desks through Redis
+        from contactcenter.app import build_job_context
+
+        build_job_context(settings, db=database)
+        jobs = RqJobQueue(settings.redis_url)
+    server = SmtpServer(database, load_builtin_adapters(), settings, jobs=jobs)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        server.start()
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {server.host}:{server.port}: {exc}"
+                                   ) from exc
+    click.echo(f"Inbound SMTP on {server.host}:{server.port}")
+    try:
+        server.serve_until(stop)  # stops the server on the way out, however it ends
+    except KeyboardInterrupt:
+        pass
+    finally:
+        database.dispose()
+
+
+@main.command()
+def imap() -> None:
+    """Poll the configured IMAP mailboxes until stopped."""
+    from contactcenter.channels.email.imap import run_poller
+
+    try:
+        run_poller(_settings(), stop=None)  # SIGTERM and SIGINT stop it
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.command()

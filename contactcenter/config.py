@@ -70,18 +70,50 @@ class Settings:
     smtp_port: int = 2525
     smtp_max_message_bytes: int = 25 * 1024 * 1024
     smtp_domain: str = "support.example.test"
+    smtp_tls_cert: str = ""
+    smtp_tls_key: str = ""
+    smtp_timeout_seconds: int = 300
+    smtp_max_connections_per_ip: int = 20
     smtp_relay_host: str = ""
     smtp_relay_port: int = 25
+    smtp_relay_user: str = ""
+    smtp_relay_password: str = ""
+    smtp_relay_starttls: bool = False
+    smtp_relay_timeout_seconds: int = 30
+    smtp_from_address: str = ""
+    smtp_from_name: str = "Customer Support"
+    autoreply_enabled: bool = True
+    autoreply_sender_hourly_cap: int = 3
+    autoreply_sender_daily_cap: int = 10
+    autoreply_mailbox_hourly_cap: int = 200
     imap_host: str = ""
     imap_port: int = 993
     imap_user: str = ""
     imap_password: str = ""
+    imap_ssl: bool = True
+    imap_folder: str = "INBOX"
+    imap_processed_folder: str = ""
+    imap_inbox: str = ""
+    imap_mailboxes: str = ""
+    imap_poll_seconds: int = 60
+    imap_idle_seconds: int = 600
+    imap_timeout_seconds: int = 30
+    imap_max_message_bytes: int = 0
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     reopen_window_days: int = 14
     attachment_max_bytes: int = 20 * 1024 * 1024
     event_retention: int = 10_000
     session_cookie_secure: bool = False
+    routing_rules_file: str = ""
+    routing_capacity: str = "call=1,chat=3,ticket=10"
+    routing_offer_timeouts: str = "call=20,chat=30,ticket=120"
+    routing_wrap_up_seconds: str = "call=30,chat=0,ticket=0"
+    routing_exclusive: str = "call:chat"
+    routing_lapse_limit: int = 3
+    routing_sticky_hours: int = 72
+    routing_presence_grace_seconds: int = 60
+    routing_decline_cooldown_seconds: int = 300
     testing: bool = False
     demo: bool = False
     extra_warnings: tuple[str, ...] = field(default=(), compare=False)

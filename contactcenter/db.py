@@ -200,5 +200,8 @@ def import_models() -> None:
     """Import every model module so that ``Base.metadata`` is complete."""
     from contactcenter import events  # noqa: F401
     from contactcenter.accounts import models as _accounts  # noqa: F401
+    from contactcenter.channels.email import loop_models as _email_loops  # noqa: F401
+    from contactcenter.channels.email import models as _email  # noqa: F401
     from contactcenter.customers import models as _customers  # noqa: F401
+    from contactcenter.routing import models as _routing  # noqa: F401
     from contactcenter.tickets import models as _tickets  # noqa: F401

@@ -35,6 +35,18 @@ EVENT_TYPES = frozenset(
         "customer.merged",
         "customer.unmerged",
         "raw.failed",
+        "item.queued",
+        "item.assigned",
+        "item.transferred",
+        "item.completed",
+        "item.abandoned",
+        "offer.made",
+        "offer.accepted",
+        "offer.declined",
+        "offer.expired",
+        "offer.withdrawn",
+        "agent.presence_changed",
+        "autoreply.paused",
     }
 )
 

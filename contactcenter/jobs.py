@@ -81,6 +81,8 @@ def job(name: str, queue: str = "default", every: float | None = None
 
 def load_jobs() -> None:
     """Import the modules that register jobs."""
+    from contactcenter.channels.email import jobs as _email_jobs  # noqa: F401
+    from contactcenter.routing import jobs as _routing_jobs  # noqa: F401
     from contactcenter.tickets import jobs as _tickets_jobs  # noqa: F401
 
 

@@ -43,7 +43,8 @@ def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     run_cli(env, "db", "upgrade")
     run_cli(env, "user", "create", "--email", "admin@example.test", "--name", "Admin",
             "--role", "admin", "--password", "admin-password-1")
-    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env,
+    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port),
+                             "--smtp-port", str(free_port())], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -52,7 +53,7 @@ def served(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
             try:
                 if requests.get(url + "/healthz", timeout=1).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still booting
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError("serve did not come up:\n" + (proc.stdout.read()

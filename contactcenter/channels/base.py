@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from contactcenter.config import Settings
@@ -17,6 +18,14 @@ from contactcenter.config import Settings
 
 class ChannelError(Exception):
     """A provider payload that cannot be turned into a contact."""
+
+
+class PermanentDeliveryError(ChannelError):
+    """A send the provider refused for good (an SMTP 5xx, a message that cannot be built).
+
+    The outbox marks the message failed at once, with this error's text (the
+    provider's answer) for the agent to read, instead of retrying with backoff.
+    """
 
 
 class QuarantineError(ChannelError):
@@ -59,9 +68,12 @@ class ThreadHints:
 
 @dataclass(frozen=True)
 class DeliveryReport:
-    """A report that a message we sent was not delivered (a bounce, an RFC 3464 DSN).
+    """A report on a message we sent (a bounce, an RFC 3464 DSN, an automatic reply).
 
     ``original_ids`` are the external ids (Message-IDs) of the messages it reports on.
+    ``kind`` is ``failed`` (not delivered), ``delayed`` (still being retried),
+    ``delivered``, ``auto_reply`` (out of office), ``feedback`` (an abuse or spam
+    report) or ``receipt`` (a read receipt); only ``failed`` is ``hard``.
     """
 
     original_ids: tuple[str, ...]
@@ -69,6 +81,7 @@ class DeliveryReport:
     status: str = ""
     diagnostic: str = ""
     hard: bool = True
+    kind: str = "failed"
 
 
 @dataclass(frozen=True)
@@ -107,7 +120,14 @@ class InboundContact:
 
 @dataclass(frozen=True)
 class OutboundMessage:
-    """A reply on its way out, as the outbox hands it to an adapter."""
+    """A reply on its way out, as the outbox hands it to an adapter.
+
+    ``in_reply_to`` holds the id of the message answered (the customer's last one),
+    ``references`` the earlier ids of the thread, oldest first. ``attachments`` are
+    ``(filename, content_type, path or bytes)``. ``sender_name`` is the author's
+    display name (empty for automatic messages); ``auto_submitted`` marks a message
+    no person wrote (an acknowledgement), which must say so (RFC 3834).
+    """
 
     message_id: int
     channel: str
@@ -120,6 +140,11 @@ class OutboundMessage:
     reply_token: str
     in_reply_to: tuple[str, ...] = ()
     inbox_address: str = ""
+    references: tuple[str, ...] = ()
+    attachments: tuple[tuple[str, str, Path | bytes], ...] = ()
+    language: str | None = None
+    sender_name: str = ""
+    auto_submitted: bool = False
 
 
 @dataclass(frozen=True)

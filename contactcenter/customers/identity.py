@@ -8,7 +8,10 @@ import phonenumbers
 
 from contactcenter.customers.errors import InvalidIdentityError
 
-EMAIL_RE = re.compile(r"^[^@\s<>()\[\],;:\"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z0-9-]{2,63}$")
+# A local part is a dot-atom, or (RFC 5321 section 4.1.2) a quoted string without '@',
+# brackets or backslashes (so that "a@evil.example"@ours.example stays refused).
+EMAIL_RE = re.compile(r'^(?:[^@\s<>()\[\],;:"]{1,64}|"[^"@\\<>\r\n]{1,62}")'
+                      r"@[A-Za-z0-9.-]{1,253}\.[A-Za-z0-9-]{2,63}$")
 
 
 def normalise_email(raw: str) -> str:

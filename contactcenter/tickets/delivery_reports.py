@@ -35,6 +35,10 @@ def apply_delivery_report(session: Session, contact: InboundContact, now: dt.dat
     ) if ids else None
     if message is None:
         return IntakeResult("ignored", None, None, None, None, "delivery_report_unmatched")
+    if report.kind not in ("failed", "delayed"):
+        # A vacation reply, a feedback report or a delivery confirmation: nothing failed.
+        return IntakeResult("ignored", message.ticket_id, message.ticket.number, message.id,
+                            message.customer_id, f"delivery_report_{report.kind}")
     reason = " ".join(x for x in (report.status, report.diagnostic) if x) or "undeliverable"
     recipients = ", ".join(report.recipients)
     if report.hard:

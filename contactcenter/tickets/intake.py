@@ -11,6 +11,7 @@ while processing leaves it marked failed and replayable.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import secrets
@@ -391,6 +392,44 @@ def process_raw(session: Session, raw_id: int, registry: ChannelRegistry,
                                              "error": raw.error[:200]}, [])
         session.commit()
         return None
+
+
+def ingest_payload(session: Session, channel: str, external_id: str, payload: bytes,
+                   registry: ChannelRegistry, settings: Settings, *,
+                   inbox_id: int | None = None, content_type: str = "application/octet-stream"
+                   ) -> tuple[IntakeResult | None, int]:
+    """Store a payload and ingest it in ONE transaction when all goes well; return (result, raw id).
+
+    The payload is parsed before anything is written; the raw row, the customer, the
+    ticket, the message and the events then commit together, so the common case pays
+    one commit. Whenever that fails (a parse error, a threading bug, a constraint), the
+    transaction rolls back and the slow path runs: the raw payload is committed on its
+    own (the acknowledgement point) and processed again, ending failed or quarantined
+    and replayable. A payload already stored is answered from its row.
+    """
+    existing = session.scalar(select(RawInbound).where(
+        RawInbound.channel == channel, RawInbound.external_id == external_id[:500]))
+    if existing is None:
+        try:
+            contact = registry.get(channel).to_inbound(payload, inbox_id=inbox_id, raw_id=None)
+            raw = RawInbound(channel=channel, external_id=external_id[:500], payload=payload,
+                             inbox_id=inbox_id, content_type=content_type, attempts=1)
+            session.add(raw)
+            session.flush()
+            result = apply_contact(session, dataclasses.replace(contact, raw_id=raw.id),
+                                   settings)
+            state = {"duplicate": RawState.DUPLICATE, "ignored": RawState.IGNORED}.get(
+                result.status, RawState.PROCESSED)
+            _mark_raw(session, raw.id, state, "", result.ticket_id)
+            session.commit()
+            return result, raw.id
+        except Exception:
+            # Anything at all: fall back to the two-step path, which keeps the payload and
+            # records the error on it.
+            session.rollback()
+    raw, _new = store_raw(session, channel, external_id, payload, inbox_id=inbox_id,
+                          content_type=content_type)
+    return process_raw(session, raw.id, registry, settings), raw.id
 
 
 def replay_failed(session: Session, registry: ChannelRegistry, settings: Settings,

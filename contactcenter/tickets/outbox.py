@@ -15,17 +15,26 @@ import logging
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from contactcenter.channels.base import ChannelRegistry, OutboundMessage
+from contactcenter.accounts.models import User
+from contactcenter.channels.base import ChannelRegistry, OutboundMessage, PermanentDeliveryError
 from contactcenter.config import Settings
 from contactcenter.db import utcnow
 from contactcenter.events import record_event
+from contactcenter.tickets.attachments import attachment_path
 from contactcenter.tickets.intake import ticket_rooms
-from contactcenter.tickets.models import DeliveryState, Direction, Message
+from contactcenter.tickets.models import (
+    DeliveryState,
+    Direction,
+    Inbox,
+    Message,
+    MessageReference,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 STUCK_AFTER = dt.timedelta(minutes=10)
+MAX_REFERENCES = 50
 
 
 def backoff(attempts: int) -> dt.timedelta:
@@ -33,20 +42,44 @@ def backoff(attempts: int) -> dt.timedelta:
     return dt.timedelta(minutes=min(2 ** max(attempts - 1, 0), 120))
 
 
-def to_outbound(session: Session, message: Message) -> OutboundMessage:
-    """Build what the adapter sends from a stored reply, answering the last inbound message."""
+def to_outbound(session: Session, message: Message, settings: Settings | None = None
+                ) -> OutboundMessage:
+    """Build what the adapter sends from a stored reply, answering the last inbound message.
+
+    The thread chain is the answered message's own references (stored at intake)
+    followed by its id (RFC 5322 section 3.6.4); attachments are resolved to their
+    content-addressed files under the data folder of ``settings``.
+    """
     ticket = message.ticket
-    inbound_ids = list(session.scalars(
-        select(Message.external_id).where(
+    last_inbound = session.execute(
+        select(Message.id, Message.external_id).where(
             Message.ticket_id == ticket.id, Message.direction == Direction.INBOUND,
             Message.external_id.is_not(None), Message.id < message.id,
         ).order_by(Message.id.desc()).limit(1)
-    ))
+    ).first()
+    references: tuple[str, ...] = ()
+    if last_inbound is not None:
+        references = tuple(session.scalars(
+            select(MessageReference.ref).where(MessageReference.message_id == last_inbound[0])
+            .order_by(MessageReference.id).limit(MAX_REFERENCES)
+        ))
+    inbox = session.get(Inbox, message.inbox_id) if message.inbox_id is not None else None
+    author = (session.get(User, message.author_user_id)
+              if message.author_user_id is not None else None)
+    data_dir = (settings or Settings()).data_dir
     return OutboundMessage(
         message_id=message.id, channel=message.channel, recipient=message.recipient,
         subject=message.subject, text=message.text, html=message.html,
         external_id=message.external_id, ticket_number=ticket.number,
-        reply_token=ticket.reply_token, in_reply_to=tuple(i for i in inbound_ids if i),
+        reply_token=ticket.reply_token,
+        in_reply_to=(last_inbound[1],) if last_inbound is not None and last_inbound[1] else (),
+        inbox_address=inbox.address if inbox is not None else "",
+        references=references,
+        attachments=tuple((a.filename, a.content_type, attachment_path(data_dir, a.sha256))
+                          for a in message.attachments),
+        language=ticket.customer.language,
+        sender_name=author.name if author is not None and not message.auto_submitted else "",
+        auto_submitted=message.auto_submitted,
     )
 
 
@@ -75,12 +108,15 @@ def deliver_message(session: Session, message_id: int, registry: ChannelRegistry
     if not claim.rowcount:  # type: ignore[attr-defined]
         return str(message.delivery_state)
     try:
-        result = registry.get(message.channel).send(to_outbound(session, message), settings)
+        result = registry.get(message.channel).send(to_outbound(session, message, settings),
+                                                    settings)
     except Exception as exc:
         log.warning("delivery of message %s failed (attempt %s): %s", message_id,
                     message.delivery_attempts, exc)
         message.delivery_error = f"{type(exc).__name__}: {exc}"[:2000]
-        if message.delivery_attempts >= MAX_ATTEMPTS:
+        # A permanent refusal (an SMTP 5xx) will not change with retries: fail it now,
+        # with the provider's answer, so the agent sees it at once.
+        if message.delivery_attempts >= MAX_ATTEMPTS or isinstance(exc, PermanentDeliveryError):
             message.delivery_state = DeliveryState.FAILED
             message.next_attempt_at = None
         else:

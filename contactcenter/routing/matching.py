@@ -1,0 +1,291 @@
+"""Match waiting items with available agents and offer (or assign) them.
+
+Every offer goes through ``offer_best_item``: an agent, locked, is given their
+own best eligible item (highest priority, then oldest, across the queues they
+serve), so strict priority-then-age order within a queue holds whichever side
+started the match. ``match_item`` ranks the agents who may take a new item and
+lets the best of them take their best item (usually that one); ``match_agent``
+fills a freed agent's capacity.
+
+Locks: an item path may wait for agent locks; an agent path takes item locks
+only with ``SKIP LOCKED``. A skipped lock sets ``contended``: the caller should
+repeat the match after committing (``commit_and_settle`` does).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from contactcenter.routing.eligibility import (
+    AgentSnapshot,
+    free_kinds,
+    ineligibility,
+    is_eligible,
+)
+from contactcenter.routing.events import record_item_event
+from contactcenter.routing.models import (
+    AgentCapacity,
+    AgentState,
+    ItemState,
+    Offer,
+    Presence,
+    RoutingItem,
+)
+from contactcenter.routing.ranking import rank_agents
+from contactcenter.routing.rules import RoutingPolicy
+from contactcenter.routing.store import (
+    agent_snapshot,
+    agent_snapshots,
+    begin_write,
+    candidate_agents,
+    item_snapshot,
+    lock_agent,
+    lock_item,
+    pick_candidates,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_PICK_ATTEMPTS = 8
+CANDIDATES = 10
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One routing decision: an item offered (or assigned directly) to an agent."""
+
+    action: str  # "offer" | "assign"
+    item_id: int
+    agent_id: int
+    queue_id: int
+    kind: str
+    priority: int
+    offer_id: int | None = None
+    expires_at: dt.datetime | None = None
+
+
+@dataclass
+class MatchResult:
+    """The decisions of a match, and whether a locked row was skipped on the way."""
+
+    decisions: list[Decision] = field(default_factory=list)
+    contended: bool = False
+
+    def merge(self, other: MatchResult) -> MatchResult:
+        """Add another result's decisions and contention to this one."""
+        self.decisions.extend(other.decisions)
+        self.contended = self.contended or other.contended
+        return self
+
+
+def touch(session: Session, items: Collection[int] = (), agents: Collection[int] = ()) -> None:
+    """Remember items and agents to match again once this transaction commits."""
+    touched = session.info.setdefault("routing_touched", ({}, {}))
+    touched[0].update(dict.fromkeys(items))
+    touched[1].update(dict.fromkeys(agents))
+
+
+def take_touched(session: Session) -> tuple[list[int], list[int]]:
+    """Return and forget the items and agents touched in this session."""
+    items, agents = session.info.pop("routing_touched", ({}, {}))
+    return list(items), list(agents)
+
+
+def _mismatch(session: Session, what: str) -> None:
+    # The SQL filters and the pure policy disagree: never offer, and say so loudly.
+    log.warning("routing SQL/policy mismatch: %s", what)
+    session.info.setdefault("routing_mismatches", []).append(what)
+
+
+def change_load(session: Session, agent_id: int, kind: str, delta: int) -> None:
+    """Change an agent's load of a kind (their state row must be locked)."""
+    query = update(AgentCapacity).where(AgentCapacity.user_id == agent_id,
+                                        AgentCapacity.kind == kind)
+    if delta > 0:
+        query = query.where(AgentCapacity.load + delta <= AgentCapacity.maximum)
+    else:
+        query = query.where(AgentCapacity.load + delta >= 0)
+    result = session.execute(query.values(load=AgentCapacity.load + delta)
+                             .execution_options(synchronize_session=False))
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise RuntimeError(f"load of agent {agent_id} for {kind} cannot change by {delta}")
+
+
+def mark_assigned(session: Session, item: RoutingItem, agent_id: int, now: dt.datetime,
+                  actor_id: int | None) -> None:
+    """Make the item the agent's (state, answer time, the ticket's assignee) and announce it."""
+    item.state = ItemState.ASSIGNED
+    item.agent_id = agent_id
+    item.offer_expires_at = None
+    if item.answered_at is None:
+        item.answered_at = now
+        item.wait_seconds = max(0, int((now - item.enqueued_at).total_seconds()))
+    if item.ticket_id is not None:
+        from contactcenter.tickets.models import Ticket
+        from contactcenter.tickets.service import assign_ticket
+
+        ticket = session.get(Ticket, item.ticket_id)
+        if ticket is not None and ticket.assignee_id != agent_id:
+            assign_ticket(session, ticket, agent_id, actor_id)
+    record_item_event(session, "item.assigned", item, {"by": actor_id})
+
+
+def give(session: Session, item: RoutingItem, state: AgentState, policy: RoutingPolicy,
+         now: dt.datetime, *, direct: bool = False, actor_id: int | None = None) -> Decision:
+    """Offer a locked waiting item to a locked agent (or assign it: ``direct`` or no timeout).
+
+    A callable in ``session.info["routing_audit"]`` is called first with
+    ``(session, item, state, now, direct)``: tests use it to check every decision
+    against the pure policy at the instant it is made.
+    """
+    audit = session.info.get("routing_audit")
+    if audit is not None:
+        audit(session, item, state, now, direct)
+    change_load(session, state.user_id, item.kind, +1)
+    state.last_assigned_at = now
+    timeout = policy.offer_timeout(item.kind)
+    if direct or timeout <= 0:
+        mark_assigned(session, item, state.user_id, now, actor_id)
+        return Decision("assign", item.id, state.user_id, item.queue_id, item.kind,
+                        item.priority)
+    expires = now + dt.timedelta(seconds=timeout)
+    item.state = ItemState.OFFERED
+    item.agent_id = state.user_id
+    item.offered_at = now
+    item.offer_expires_at = expires
+    item.offer_count += 1
+    offer = Offer(item_id=item.id, agent_id=state.user_id, made_at=now, expires_at=expires)
+    session.add(offer)
+    session.flush()
+    record_item_event(session, "offer.made", item, {"offer_id": offer.id})
+    return Decision("offer", item.id, state.user_id, item.queue_id, item.kind, item.priority,
+                    offer.id, expires)
+
+
+def lock_best_item(session: Session, agent: AgentSnapshot, policy: RoutingPolicy,
+                   now: dt.datetime) -> tuple[RoutingItem | None, bool]:
+    """Find and lock the agent's best eligible waiting item; say if a lock was skipped.
+
+    The locked row is checked to be still waiting in the same queue and kind; the
+    other conditions of the pick cannot change under the agent's lock (a refusal
+    by this agent needs it) and the item's (skills and language change only with a
+    transfer). On SQLite, where nothing runs in between, the pure policy checks the
+    pick as well, so that tests catch any drift between the SQL and the policy.
+    """
+    serial = session.get_bind().dialect.name == "sqlite"
+    exclude: set[int] = set()
+    contended = False
+    for _attempt in range(MAX_PICK_ATTEMPTS):
+        rows = pick_candidates(session, agent, policy, now, exclude)
+        if not rows:
+            return None, contended
+        item_id, _priority, _enqueued, queue_id, kind = rows[0]
+        exclude.add(item_id)
+        item = lock_item(session, item_id, skip_locked=True)
+        if item is None:
+            contended = True
+            continue
+        if item.state != ItemState.WAITING or item.queue_id != queue_id or item.kind != kind:
+            continue
+        if serial:
+            reasons = ineligibility(agent, item_snapshot(session, item, policy, now), policy, now)
+            if reasons:
+                _mismatch(session, f"item {item.id} picked for agent {agent.user_id}: {reasons}")
+                continue
+        return item, contended
+    return None, True
+
+
+def offer_best_item(session: Session, state: AgentState, agent: AgentSnapshot,
+                    policy: RoutingPolicy, now: dt.datetime
+                    ) -> tuple[Decision | None, AgentSnapshot, bool]:
+    """Give a locked agent their best item; return the decision, updated snapshot, contention."""
+    item, contended = lock_best_item(session, agent, policy, now)
+    if item is None:
+        return None, agent, contended
+    decision = give(session, item, state, policy, now)
+    load = {**agent.load, item.kind: agent.load.get(item.kind, 0) + 1}
+    return decision, dataclasses.replace(agent, load=load, last_assigned_at=now), contended
+
+
+def match_agent(session: Session, agent_id: int, now: dt.datetime, policy: RoutingPolicy,
+                *, limit: int | None = None) -> MatchResult:
+    """Offer an available agent their best items until their capacity (or ``limit``) is used."""
+    begin_write(session)
+    result = MatchResult()
+    state = lock_agent(session, agent_id)
+    if state is None or state.presence != Presence.AVAILABLE or session.scalar(
+            select(AgentCapacity.kind).where(AgentCapacity.user_id == agent_id,
+                                             AgentCapacity.load < AgentCapacity.maximum)
+            .limit(1)) is None:
+        return result
+    agent = agent_snapshot(session, state)
+    while free_kinds(agent, policy) and (limit is None or len(result.decisions) < limit):
+        decision, agent, contended = offer_best_item(session, state, agent, policy, now)
+        result.contended = result.contended or contended
+        if decision is None:
+            break
+        result.decisions.append(decision)
+    return result
+
+
+def match_item(session: Session, item_id: int, now: dt.datetime, policy: RoutingPolicy
+               ) -> MatchResult:
+    """Place a waiting item with the best agent who may take it.
+
+    Each agent tried takes their own best item, which is this one unless an
+    older or more urgent one of theirs is waiting; then the next agent is tried.
+    """
+    begin_write(session)
+    result = MatchResult()
+    item = lock_item(session, item_id, skip_locked=True)
+    if item is None:
+        exists = session.scalar(select(RoutingItem.id).where(RoutingItem.id == item_id))
+        result.contended = exists is not None
+        return result
+    if item.state != ItemState.WAITING:
+        return result
+    snapshot = item_snapshot(session, item, policy, now)
+    order = policy.rules_for(snapshot.queue_slug).ranking
+    serial = session.get_bind().dialect.name == "sqlite"
+    tried: set[int] = set()
+    while item.state == ItemState.WAITING:
+        ids = candidate_agents(session, snapshot, policy, now, order, CANDIDATES, tried)
+        if not ids:
+            break
+        tried.update(ids)
+        states = list(session.scalars(select(AgentState).where(AgentState.user_id.in_(ids))))
+        found = agent_snapshots(session, states)
+        eligible = []
+        for agent_id in ids:
+            agent = found.get(agent_id)
+            if agent is not None and is_eligible(agent, snapshot, policy, now):
+                eligible.append(agent)
+            elif agent is not None and serial:
+                # Unlocked reads: on PostgreSQL the agent may have changed in between.
+                _mismatch(session, f"agent {agent_id} listed for item {item.id}: "
+                          f"{ineligibility(agent, snapshot, policy, now)}")
+        for candidate in rank_agents(eligible, snapshot, order):
+            state = lock_agent(session, candidate.user_id, skip_locked=True)
+            if state is None:
+                result.contended = True
+                continue
+            agent = agent_snapshot(session, state)
+            while item.state == ItemState.WAITING and is_eligible(agent, snapshot, policy, now):
+                decision, agent, contended = offer_best_item(session, state, agent, policy, now)
+                result.contended = result.contended or contended
+                if decision is None:
+                    _mismatch(session, f"agent {agent.user_id} eligible for item {item.id} "
+                              "but picked nothing")
+                    break
+                result.decisions.append(decision)
+            if item.state != ItemState.WAITING:
+                break
+    return result

@@ -1,0 +1,341 @@
+"""Read and lock routing state with indexed queries: the store half of the engine.
+
+Nothing here decides; it loads snapshots for the pure policy and turns the
+policy into SQL filters. The agent-side pick asks, in one statement, for the top
+item of each (queue, kind) the agent could take, each an index descent of
+``ix_routing_items_pick``, and then locks the best one with ``FOR UPDATE SKIP
+LOCKED`` (PostgreSQL; SQLite serialises writers with ``BEGIN IMMEDIATE``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, false, literal, not_, or_, select, true, union_all
+from sqlalchemy.orm import Session
+
+from contactcenter.accounts.models import AgentSkill, User
+from contactcenter.routing.eligibility import AgentSnapshot, ItemSnapshot, free_kinds
+from contactcenter.routing.models import (
+    AgentCapacity,
+    AgentState,
+    ItemState,
+    Offer,
+    OfferOutcome,
+    Presence,
+    RoutingItem,
+    RoutingItemSkill,
+    Team,
+)
+from contactcenter.routing.rules import (
+    RoutingPolicy,
+    active_step,
+    agent_threshold,
+    step_starts,
+)
+from contactcenter.tickets.models import Queue, QueueMember
+
+REFUSALS = (OfferOutcome.DECLINED, OfferOutcome.EXPIRED)
+
+
+def begin_write(session: Session) -> None:
+    """Make sure this transaction holds SQLite's write lock before it reads.
+
+    pysqlite begins a transaction only before the first write, so reads before it
+    could be stale by the time the write runs; ``BEGIN IMMEDIATE`` takes the lock
+    first. A transaction that has already written holds the lock. PostgreSQL
+    needs nothing here: it uses row locks.
+    """
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    driver = session.connection().connection.driver_connection
+    if driver is not None and not driver.in_transaction:
+        driver.execute("BEGIN IMMEDIATE")
+
+
+def lock_item(session: Session, item_id: int, *, skip_locked: bool = False,
+              state: str | None = None) -> RoutingItem | None:
+    """Lock and reload an item (None if missing, skipped, or not in ``state``)."""
+    query = select(RoutingItem).where(RoutingItem.id == item_id)
+    if state is not None:
+        query = query.where(RoutingItem.state == state)
+    query = query.with_for_update(skip_locked=skip_locked).execution_options(
+        populate_existing=True)
+    return session.scalars(query).first()
+
+
+def lock_agent(session: Session, agent_id: int, *, skip_locked: bool = False
+               ) -> AgentState | None:
+    """Lock and reload an agent's state row (None if missing or skipped)."""
+    query = (select(AgentState).where(AgentState.user_id == agent_id)
+             .with_for_update(skip_locked=skip_locked, of=AgentState)
+             .execution_options(populate_existing=True))
+    return session.scalars(query).first()
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    """What routing needs of a queue: its slug (for its rules), skill and language."""
+
+    id: int
+    slug: str
+    skill: str | None
+    language: str | None
+
+
+def queue_infos(session: Session, queue_ids: Iterable[int]) -> dict[int, QueueInfo]:
+    """Return queues' routing facts, read once per transaction."""
+    transaction = session.get_transaction()
+    cached = session.info.get("routing_queues")
+    if cached is None or cached[0] is not transaction:
+        cached = (transaction, {})
+        session.info["routing_queues"] = cached
+    known: dict[int, QueueInfo] = cached[1]
+    wanted = sorted(set(queue_ids))
+    missing = [q for q in wanted if q not in known]
+    if missing:
+        for row in session.execute(select(Queue.id, Queue.slug, Queue.skill, Queue.language)
+                                   .where(Queue.id.in_(missing))):
+            known[row[0]] = QueueInfo(*row)
+    return {q: known[q] for q in wanted if q in known}
+
+
+def queue_of(session: Session, queue_id: int) -> QueueInfo:
+    """Return one queue's routing facts or raise ``LookupError``."""
+    found = queue_infos(session, [queue_id]).get(queue_id)
+    if found is None:
+        raise LookupError(f"no queue {queue_id}")
+    return found
+
+
+def agent_snapshots(session: Session, states: Sequence[AgentState]) -> dict[int, AgentSnapshot]:
+    """Load what routing knows of several agents in five queries, whatever their number."""
+    ids = sorted({state.user_id for state in states})
+    if not ids:
+        return {}
+    languages = dict(session.execute(select(User.id, User.languages)
+                                     .where(User.id.in_(ids))).all())
+    skills: dict[int, dict[str, int]] = {i: {} for i in ids}
+    for user_id, skill, level in session.execute(
+            select(AgentSkill.user_id, AgentSkill.skill, AgentSkill.level)
+            .where(AgentSkill.user_id.in_(ids))):
+        skills[user_id][skill] = level
+    queues: dict[int, set[int]] = {i: set() for i in ids}
+    for user_id, queue_id in session.execute(select(QueueMember.user_id, QueueMember.queue_id)
+                                             .where(QueueMember.user_id.in_(ids))):
+        queues[user_id].add(queue_id)
+    capacity: dict[int, dict[str, int]] = {i: {} for i in ids}
+    load: dict[int, dict[str, int]] = {i: {} for i in ids}
+    for user_id, kind, maximum, held in session.execute(
+            select(AgentCapacity.user_id, AgentCapacity.kind, AgentCapacity.maximum,
+                   AgentCapacity.load).where(AgentCapacity.user_id.in_(ids))):
+        capacity[user_id][kind] = maximum
+        load[user_id][kind] = held
+    team_ids = sorted({s.team_id for s in states if s.team_id is not None})
+    teams = dict(session.execute(select(Team.id, Team.slug).where(Team.id.in_(team_ids))
+                                 ).all()) if team_ids else {}
+    return {
+        state.user_id: AgentSnapshot(
+            user_id=state.user_id, presence=state.presence,
+            languages=frozenset(code.strip() for code in
+                                (languages.get(state.user_id) or "").split(",") if code.strip()),
+            skills=skills[state.user_id], queue_ids=frozenset(queues[state.user_id]),
+            capacity=capacity[state.user_id], load=load[state.user_id],
+            team=teams.get(state.team_id) if state.team_id is not None else None,
+            last_assigned_at=state.last_assigned_at)
+        for state in states
+    }
+
+
+def agent_snapshot(session: Session, state: AgentState) -> AgentSnapshot:
+    """Load what routing knows of one agent (their state row already loaded)."""
+    return agent_snapshots(session, [state])[state.user_id]
+
+
+def refused_by(session: Session, item_id: int, policy: RoutingPolicy, now: dt.datetime
+               ) -> frozenset[int]:
+    """Return the agents who declined or let lapse an offer of the item within the cooldown."""
+    cutoff = now - policy.decline_cooldown
+    return frozenset(session.scalars(select(Offer.agent_id).where(
+        Offer.item_id == item_id, Offer.outcome.in_(REFUSALS), Offer.ended_at > cutoff)))
+
+
+def item_snapshot(session: Session, item: RoutingItem, policy: RoutingPolicy,
+                  now: dt.datetime, *, with_refusals: bool = True) -> ItemSnapshot:
+    """Load what routing knows of an item."""
+    queue = queue_of(session, item.queue_id)
+    return ItemSnapshot(
+        item_id=item.id, kind=item.kind, channel=item.channel, queue_id=item.queue_id,
+        queue_slug=queue.slug, queue_skill=queue.skill, enqueued_at=item.enqueued_at,
+        rules_since=item.rules_since, priority=item.priority, language=item.language,
+        skills={s.skill: s.min_level for s in item.skills},
+        preferred_agent_id=item.preferred_agent_id,
+        refused_by=refused_by(session, item.id, policy, now) if with_refusals else frozenset())
+
+
+def _not_refused(agent_id: Any, item_id: Any, cutoff: dt.datetime) -> Any:
+    return not_(exists().where(Offer.item_id == item_id, Offer.agent_id == agent_id,
+                               Offer.outcome.in_(REFUSALS), Offer.ended_at > cutoff))
+
+
+def _skills_met(skills: dict[str, int]) -> Any:
+    """An item's every required skill is among the agent's at a sufficient level."""
+    held = [and_(RoutingItemSkill.skill == skill, RoutingItemSkill.min_level <= level)
+            for skill, level in sorted(skills.items())]
+    unmet = or_(*held) if held else false()
+    return not_(exists().where(RoutingItemSkill.item_id == RoutingItem.id, not_(unmet)))
+
+
+def pick_statement(session: Session, agent: AgentSnapshot, policy: RoutingPolicy,
+                   now: dt.datetime, exclude: Collection[int] = ()) -> Select[Any] | None:
+    """Build the agent's pick: the best waiting item of each (queue, kind) they may take.
+
+    One statement: a UNION ALL of ``LIMIT 1`` descents of the pick index, one per
+    queue the agent serves and kind they have room for (None: nothing to ask).
+    """
+    kinds = sorted(free_kinds(agent, policy))
+    if not kinds or not agent.queue_ids:
+        return None
+    cutoff = now - policy.decline_cooldown
+    parts: list[Any] = []
+    for queue_id, info in queue_infos(session, agent.queue_ids).items():
+        slug, skill = info.slug, info.skill
+        rules = policy.rules_for(slug)
+        threshold = agent_threshold(rules, skill, agent.team, agent.skills)
+        reach = RoutingItem.preferred_agent_id == agent.user_id
+        if threshold is not None:
+            reach = or_(reach, RoutingItem.rules_since
+                        <= now - dt.timedelta(seconds=threshold))
+        conditions = [
+            reach,
+            or_(RoutingItem.language.is_(None), RoutingItem.language.in_(sorted(agent.languages)))
+            if agent.languages else RoutingItem.language.is_(None),
+            _skills_met(dict(agent.skills)),
+            _not_refused(agent.user_id, RoutingItem.id, cutoff),
+        ]
+        if exclude:
+            conditions.append(RoutingItem.id.not_in(sorted(exclude)))
+        for kind in kinds:
+            parts.append(
+                select(RoutingItem.id, RoutingItem.priority, RoutingItem.enqueued_at,
+                       RoutingItem.queue_id, RoutingItem.kind)
+                .where(RoutingItem.queue_id == queue_id, RoutingItem.state == ItemState.WAITING,
+                       RoutingItem.kind == kind, *conditions)
+                .order_by(RoutingItem.priority.desc(), RoutingItem.enqueued_at, RoutingItem.id)
+                .limit(1))
+    if not parts:
+        return None
+    if len(parts) == 1:
+        single: Select[Any] = parts[0]
+        return single
+    union = union_all(*[select(part.subquery()) for part in parts]).subquery()
+    return select(union.c.id, union.c.priority, union.c.enqueued_at, union.c.queue_id,
+                  union.c.kind)
+
+
+def pick_candidates(session: Session, agent: AgentSnapshot, policy: RoutingPolicy,
+                    now: dt.datetime, exclude: Collection[int] = ()
+                    ) -> list[tuple[int, int, dt.datetime, int, str]]:
+    """Return the best waiting item of each (queue, kind) the agent may take, best first."""
+    statement = pick_statement(session, agent, policy, now, exclude)
+    if statement is None:
+        return []
+    rows = [tuple(row) for row in session.execute(statement)]
+    return sorted(rows, key=lambda row: (-row[1], row[2], row[0]))
+
+
+def _team_ids(session: Session, slugs: Iterable[str]) -> dict[str, int]:
+    wanted = sorted(set(slugs))
+    if not wanted:
+        return {}
+    return dict(session.execute(select(Team.slug, Team.id).where(Team.slug.in_(wanted))
+                                ).all())
+
+
+def _step_filter(session: Session, item: ItemSnapshot, policy: RoutingPolicy,
+                 now: dt.datetime) -> Any:
+    """SQL for "the item's rules have reached this agent" (cumulative widening)."""
+    rules = policy.rules_for(item.queue_slug)
+    reached = active_step(rules, item.rules_since, now)
+    elapsed = (now - item.rules_since).total_seconds()
+    teams = _team_ids(session, [s.team for s in rules.steps if s.team])
+    options: list[Any] = []
+    if item.preferred_agent_id is not None:
+        options.append(AgentState.user_id == item.preferred_agent_id)
+    if not rules.steps:
+        return true()
+    for index, (step, start) in enumerate(zip(rules.steps, step_starts(rules), strict=True)):
+        if index > reached or start > elapsed or step.preferred:
+            continue
+        parts: list[Any] = []
+        if step.team is not None:
+            team_id = teams.get(step.team)
+            parts.append(AgentState.team_id == team_id if team_id is not None else false())
+        skill = step.skill or item.queue_skill
+        if step.min_level is not None and skill is not None:
+            parts.append(exists().where(AgentSkill.user_id == AgentState.user_id,
+                                        AgentSkill.skill == skill,
+                                        AgentSkill.level >= step.min_level))
+        options.append(and_(*parts) if parts else true())
+    return or_(*options) if options else false()
+
+
+def candidate_agents(session: Session, item: ItemSnapshot, policy: RoutingPolicy,
+                     now: dt.datetime, order: Sequence[str], limit: int = 20,
+                     exclude: Collection[int] = ()) -> list[int]:
+    """Return ids of available agents who may take the item, roughly best first.
+
+    The SQL order approximates the queue's ranking; ``rank_agents`` orders the
+    returned few exactly.
+    """
+    excluded_kinds = sorted(policy.excluded_by(item.kind))
+    cutoff = now - policy.decline_cooldown
+    query = (
+        select(AgentState.user_id)
+        .join(QueueMember, and_(QueueMember.user_id == AgentState.user_id,
+                                QueueMember.queue_id == item.queue_id))
+        .join(AgentCapacity, and_(AgentCapacity.user_id == AgentState.user_id,
+                                  AgentCapacity.kind == item.kind))
+        .where(AgentState.presence == Presence.AVAILABLE,
+               AgentCapacity.load < AgentCapacity.maximum,
+               _step_filter(session, item, policy, now),
+               _not_refused(AgentState.user_id, item.item_id, cutoff))
+    )
+    if excluded_kinds:
+        other = AgentCapacity.__table__.alias("other_capacity")
+        query = query.where(not_(exists().where(other.c.user_id == AgentState.user_id,
+                                                other.c.kind.in_(excluded_kinds),
+                                                other.c.load > 0)))
+    if item.language:
+        query = query.join(User, User.id == AgentState.user_id).where(
+            (literal(",") + User.languages + literal(",")).like(f"%,{item.language},%"))
+    for skill, level in sorted(item.skills.items()):
+        query = query.where(exists().where(AgentSkill.user_id == AgentState.user_id,
+                                           AgentSkill.skill == skill, AgentSkill.level >= level))
+    if exclude:
+        query = query.where(AgentState.user_id.not_in(sorted(exclude)))
+    ordering: list[Any] = []
+    for criterion in order:
+        if criterion == "sticky" and item.preferred_agent_id is not None:
+            ordering.append(AgentState.user_id != item.preferred_agent_id)
+        elif criterion == "load":
+            ordering.append(AgentCapacity.load * 1.0 / AgentCapacity.maximum)
+        elif criterion == "idle":
+            ordering.append(AgentState.last_assigned_at.asc().nulls_first())
+    ordering.append(AgentState.user_id)
+    return list(session.scalars(query.order_by(*ordering).limit(limit)))
+
+
+def free_agent_ids(session: Session, limit: int | None = None) -> list[int]:
+    """Return available agents with room for at least one more item, longest idle first."""
+    query = (select(AgentState.user_id)
+             .where(AgentState.presence == Presence.AVAILABLE,
+                    exists().where(AgentCapacity.user_id == AgentState.user_id,
+                                   AgentCapacity.load < AgentCapacity.maximum))
+             .order_by(AgentState.last_assigned_at.asc().nulls_first(), AgentState.user_id))
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))
