@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from contactcenter.routing.models import Presence
-from contactcenter.routing.rules import RoutingPolicy, agent_threshold
+from contactcenter.routing.policy import RoutingPolicy
+from contactcenter.routing.rules import agent_threshold
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,20 @@
 """The routing engine's use cases in one place (see the package docstring for the API).
 
 Every function takes the ``Session`` (none commits), an aware ``now`` and the
-``RoutingPolicy`` (``rules.load_policy(settings)``, or ``rules.default_policy()``).
+``RoutingPolicy`` (``policy.load_policy(settings)``, or ``policy.default_policy()``).
 Run one use case per transaction and finish with ``commit_and_settle``, which
 commits and, on PostgreSQL, re-matches what the transaction touched.
 """
 
 from __future__ import annotations
 
+from contactcenter.routing.arrival import (
+    Enqueued,
+    enqueue_item,
+    enqueue_ticket,
+    rescore,
+    sticky_agent,
+)
 from contactcenter.routing.matching import (
     Decision,
     MatchResult,
@@ -16,6 +23,12 @@ from contactcenter.routing.matching import (
     take_touched,
 )
 from contactcenter.routing.offers import accept_offer, decline_offer, expire_offers
+from contactcenter.routing.policy import (
+    RoutingPolicy,
+    default_policy,
+    fifo_policy,
+    load_policy,
+)
 from contactcenter.routing.presence import (
     end_wrap_ups,
     ensure_agent,
@@ -27,27 +40,56 @@ from contactcenter.routing.presence import (
     set_presence,
     set_team,
 )
-from contactcenter.routing.rules import RoutingPolicy, default_policy, load_policy
-from contactcenter.routing.sweep import commit_and_settle, rescore_items, route, settle
+from contactcenter.routing.sweep import (
+    commit_and_settle,
+    rescore_items,
+    route,
+    run_sweep,
+    settle,
+)
 from contactcenter.routing.work import (
-    Enqueued,
     abandon_item,
     assign_manually,
     complete_for_ticket,
     complete_item,
-    enqueue_item,
-    enqueue_ticket,
-    rescore,
-    sticky_agent,
     transfer_item,
 )
 
 __all__ = [
-    "Decision", "Enqueued", "MatchResult", "RoutingPolicy", "abandon_item", "accept_offer",
-    "assign_manually", "commit_and_settle", "complete_for_ticket", "complete_item",
-    "decline_offer", "default_policy", "end_wrap_ups", "enqueue_item", "enqueue_ticket",
-    "ensure_agent", "ensure_team", "expire_disconnected", "expire_offers", "load_policy",
-    "mark_connected", "mark_disconnected", "match_agent", "match_item", "rescore",
-    "rescore_items", "route", "set_capacity", "set_presence", "set_team", "settle",
-    "sticky_agent", "take_touched", "transfer_item",
+    "Decision",
+    "Enqueued",
+    "MatchResult",
+    "RoutingPolicy",
+    "abandon_item",
+    "accept_offer",
+    "assign_manually",
+    "commit_and_settle",
+    "complete_for_ticket",
+    "complete_item",
+    "decline_offer",
+    "default_policy",
+    "end_wrap_ups",
+    "enqueue_item",
+    "enqueue_ticket",
+    "ensure_agent",
+    "ensure_team",
+    "expire_disconnected",
+    "expire_offers",
+    "fifo_policy",
+    "load_policy",
+    "mark_connected",
+    "mark_disconnected",
+    "match_agent",
+    "match_item",
+    "rescore",
+    "rescore_items",
+    "route",
+    "run_sweep",
+    "set_capacity",
+    "set_presence",
+    "set_team",
+    "settle",
+    "sticky_agent",
+    "take_touched",
+    "transfer_item",
 ]

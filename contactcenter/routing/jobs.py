@@ -13,8 +13,8 @@ from typing import Any
 
 from contactcenter.db import utcnow
 from contactcenter.jobs import JobContext, job
-from contactcenter.routing.rules import load_policy
-from contactcenter.routing.sweep import commit_and_settle, route, settle
+from contactcenter.routing.policy import load_policy
+from contactcenter.routing.sweep import run_sweep, settle
 
 SWEEP_BATCH = 200
 SWEEP_ROUNDS = 50
@@ -22,15 +22,13 @@ SWEEP_ROUNDS = 50
 
 @job("routing.sweep", queue="default", every=5)
 def sweep_job(ctx: JobContext) -> dict[str, Any]:
-    """Apply what time changed and match, in committed batches, until nothing moves."""
+    """Apply what time changed and match, in short committed transactions."""
     policy = load_policy(ctx.settings)
     decisions = 0
     with ctx.db.session() as session:
         for _round in range(SWEEP_ROUNDS):
-            now = utcnow()
-            result = route(session, now, policy, limit=SWEEP_BATCH)
-            settled = commit_and_settle(session, now, policy)
-            decisions += len(result.decisions) + len(settled.decisions)
+            result = run_sweep(session, utcnow(), policy, SWEEP_BATCH)
+            decisions += len(result.decisions)
             if not result.decisions:
                 break
     return {"decisions": decisions}
@@ -42,5 +40,4 @@ def rematch_job(ctx: JobContext, item_ids: list[int], agent_ids: list[int]) -> i
     policy = load_policy(ctx.settings)
     with ctx.db.session() as session:
         result = settle(session, list(item_ids), list(agent_ids), utcnow(), policy)
-        session.commit()
         return len(result.decisions)

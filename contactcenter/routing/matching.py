@@ -38,8 +38,8 @@ from contactcenter.routing.models import (
     Presence,
     RoutingItem,
 )
+from contactcenter.routing.policy import RoutingPolicy
 from contactcenter.routing.ranking import rank_agents
-from contactcenter.routing.rules import RoutingPolicy
 from contactcenter.routing.store import (
     agent_snapshot,
     agent_snapshots,

@@ -23,8 +23,8 @@ from contactcenter.routing.models import (
     Presence,
     RoutingItem,
 )
+from contactcenter.routing.policy import RoutingPolicy
 from contactcenter.routing.presence import apply_presence, release_offer
-from contactcenter.routing.rules import RoutingPolicy
 from contactcenter.routing.store import begin_write, lock_agent, lock_item
 
 

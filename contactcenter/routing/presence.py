@@ -35,7 +35,7 @@ from contactcenter.routing.models import (
     RoutingItem,
     Team,
 )
-from contactcenter.routing.rules import RoutingPolicy
+from contactcenter.routing.policy import RoutingPolicy
 from contactcenter.routing.store import begin_write, lock_agent, lock_item
 from contactcenter.tickets.models import QueueMember
 
@@ -168,14 +168,29 @@ def mark_connected(session: Session, agent_id: int, now: dt.datetime) -> None:
         session.flush()
 
 
+def disconnected_ids(session: Session, now: dt.datetime, policy: RoutingPolicy,
+                     limit: int = 500) -> list[int]:
+    """Return agents whose socket has been gone longer than the grace (not yet offline)."""
+    return list(session.scalars(select(AgentState.user_id).where(
+        AgentState.disconnected_at <= now - policy.presence_grace,
+        AgentState.presence != Presence.OFFLINE).order_by(AgentState.user_id).limit(limit)))
+
+
+def wrap_up_over_ids(session: Session, now: dt.datetime, limit: int = 500) -> list[int]:
+    """Return agents in wrap-up whose time is over."""
+    return list(session.scalars(select(AgentState.user_id).where(
+        AgentState.presence == Presence.WRAP_UP, AgentState.wrap_up_until <= now
+    ).order_by(AgentState.user_id).limit(limit)))
+
+
 def expire_disconnected(session: Session, now: dt.datetime, policy: RoutingPolicy,
                         limit: int = 500) -> MatchResult:
-    """Set offline the agents whose socket has been gone longer than the grace."""
-    ids = session.scalars(select(AgentState.user_id).where(
-        AgentState.disconnected_at <= now - policy.presence_grace,
-        AgentState.presence != Presence.OFFLINE).order_by(AgentState.user_id).limit(limit)).all()
+    """Set offline the agents whose socket has been gone longer than the grace.
+
+    All in this transaction; ``sweep.run_sweep`` commits after each agent instead.
+    """
     result = MatchResult()
-    for agent_id in ids:
+    for agent_id in disconnected_ids(session, now, policy, limit):
         result.merge(set_presence(session, agent_id, Presence.OFFLINE, now, policy,
                                   "desktop disconnected"))
     return result
@@ -183,12 +198,12 @@ def expire_disconnected(session: Session, now: dt.datetime, policy: RoutingPolic
 
 def end_wrap_ups(session: Session, now: dt.datetime, policy: RoutingPolicy,
                  limit: int = 500) -> MatchResult:
-    """Make agents whose wrap-up time is over available again (and match them)."""
-    ids = session.scalars(select(AgentState.user_id).where(
-        AgentState.presence == Presence.WRAP_UP, AgentState.wrap_up_until <= now
-    ).order_by(AgentState.user_id).limit(limit)).all()
+    """Make agents whose wrap-up time is over available again (and match them).
+
+    All in this transaction; ``sweep.run_sweep`` commits after each agent instead.
+    """
     result = MatchResult()
-    for agent_id in ids:
+    for agent_id in wrap_up_over_ids(session, now, limit):
         result.merge(set_presence(session, agent_id, Presence.AVAILABLE, now, policy,
                                   "wrap-up over"))
     return result

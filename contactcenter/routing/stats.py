@@ -33,7 +33,7 @@ from contactcenter.routing.models import (
     Presence,
     RoutingItem,
 )
-from contactcenter.routing.rules import RoutingPolicy
+from contactcenter.routing.policy import RoutingPolicy
 from contactcenter.tickets.models import Queue, QueueMember
 
 DEFAULT_HANDLE_SECONDS = {"call": 300, "chat": 600, "ticket": 900}

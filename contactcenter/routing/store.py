@@ -10,11 +10,24 @@ LOCKED`` (PostgreSQL; SQLite serialises writers with ``BEGIN IMMEDIATE``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, false, literal, not_, or_, select, true, union_all
+from sqlalchemy import (
+    Select,
+    and_,
+    bindparam,
+    exists,
+    false,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from contactcenter.accounts.models import AgentSkill, User
@@ -30,12 +43,8 @@ from contactcenter.routing.models import (
     RoutingItemSkill,
     Team,
 )
-from contactcenter.routing.rules import (
-    RoutingPolicy,
-    active_step,
-    agent_threshold,
-    step_starts,
-)
+from contactcenter.routing.policy import RoutingPolicy
+from contactcenter.routing.rules import active_step, agent_threshold, step_starts
 from contactcenter.tickets.models import Queue, QueueMember
 
 REFUSALS = (OfferOutcome.DECLINED, OfferOutcome.EXPIRED)
@@ -181,53 +190,44 @@ def _not_refused(agent_id: Any, item_id: Any, cutoff: dt.datetime) -> Any:
                                Offer.outcome.in_(REFUSALS), Offer.ended_at > cutoff))
 
 
-def _skills_met(skills: dict[str, int]) -> Any:
-    """An item's every required skill is among the agent's at a sufficient level."""
-    held = [and_(RoutingItemSkill.skill == skill, RoutingItemSkill.min_level <= level)
-            for skill, level in sorted(skills.items())]
-    unmet = or_(*held) if held else false()
-    return not_(exists().where(RoutingItemSkill.item_id == RoutingItem.id, not_(unmet)))
+@functools.lru_cache(maxsize=1024)
+def _pick_shape(queues: tuple[tuple[int, bool], ...], kinds: tuple[str, ...],
+                skills: tuple[str, ...], has_languages: bool) -> Select[Any]:
+    """Build (once per shape) the pick statement; the values are bound parameters.
 
-
-def pick_statement(session: Session, agent: AgentSnapshot, policy: RoutingPolicy,
-                   now: dt.datetime, exclude: Collection[int] = ()) -> Select[Any] | None:
-    """Build the agent's pick: the best waiting item of each (queue, kind) they may take.
-
-    One statement: a UNION ALL of ``LIMIT 1`` descents of the pick index, one per
-    queue the agent serves and kind they have room for (None: nothing to ask).
+    Agents with the same queues, free kinds, skill names and language presence
+    share one statement object, so a decision binds values instead of building
+    SQL: ``agent_id``, ``refusal_cutoff``, ``exclude``, ``languages``,
+    ``cutoff_<n>`` per queue and ``skill_<n>``/``level_<n>`` per skill.
     """
-    kinds = sorted(free_kinds(agent, policy))
-    if not kinds or not agent.queue_ids:
-        return None
-    cutoff = now - policy.decline_cooldown
+    agent_id: Any = bindparam("agent_id")
+    held = [and_(RoutingItemSkill.skill == bindparam(f"skill_{n}"),
+                 RoutingItemSkill.min_level <= bindparam(f"level_{n}"))
+            for n in range(len(skills))]
+    common = [
+        or_(RoutingItem.language.is_(None),
+            RoutingItem.language.in_(bindparam("languages", expanding=True)))
+        if has_languages else RoutingItem.language.is_(None),
+        not_(exists().where(RoutingItemSkill.item_id == RoutingItem.id,
+                            not_(or_(*held) if held else false()))),
+        not_(exists().where(Offer.item_id == RoutingItem.id, Offer.agent_id == agent_id,
+                            Offer.outcome.in_(REFUSALS),
+                            Offer.ended_at > bindparam("refusal_cutoff"))),
+        RoutingItem.id.not_in(bindparam("exclude", expanding=True)),
+    ]
     parts: list[Any] = []
-    for queue_id, info in queue_infos(session, agent.queue_ids).items():
-        slug, skill = info.slug, info.skill
-        rules = policy.rules_for(slug)
-        threshold = agent_threshold(rules, skill, agent.team, agent.skills)
-        reach = RoutingItem.preferred_agent_id == agent.user_id
-        if threshold is not None:
-            reach = or_(reach, RoutingItem.rules_since
-                        <= now - dt.timedelta(seconds=threshold))
-        conditions = [
-            reach,
-            or_(RoutingItem.language.is_(None), RoutingItem.language.in_(sorted(agent.languages)))
-            if agent.languages else RoutingItem.language.is_(None),
-            _skills_met(dict(agent.skills)),
-            _not_refused(agent.user_id, RoutingItem.id, cutoff),
-        ]
-        if exclude:
-            conditions.append(RoutingItem.id.not_in(sorted(exclude)))
+    for n, (queue_id, reachable) in enumerate(queues):
+        reach = RoutingItem.preferred_agent_id == agent_id
+        if reachable:
+            reach = or_(reach, RoutingItem.rules_since <= bindparam(f"cutoff_{n}"))
         for kind in kinds:
             parts.append(
                 select(RoutingItem.id, RoutingItem.priority, RoutingItem.enqueued_at,
                        RoutingItem.queue_id, RoutingItem.kind)
                 .where(RoutingItem.queue_id == queue_id, RoutingItem.state == ItemState.WAITING,
-                       RoutingItem.kind == kind, *conditions)
+                       RoutingItem.kind == kind, reach, *common)
                 .order_by(RoutingItem.priority.desc(), RoutingItem.enqueued_at, RoutingItem.id)
                 .limit(1))
-    if not parts:
-        return None
     if len(parts) == 1:
         single: Select[Any] = parts[0]
         return single
@@ -236,14 +236,45 @@ def pick_statement(session: Session, agent: AgentSnapshot, policy: RoutingPolicy
                   union.c.kind)
 
 
+def pick_statement(session: Session, agent: AgentSnapshot, policy: RoutingPolicy,
+                   now: dt.datetime, exclude: Collection[int] = ()
+                   ) -> tuple[Select[Any], dict[str, Any]] | None:
+    """Return the agent's pick and its parameters (None: nothing they could take).
+
+    One statement: a UNION ALL of ``LIMIT 1`` descents of the pick index, one per
+    queue the agent serves and kind they have room for, each filtered by the rule
+    step the agent reaches in that queue, language, skills and refusals.
+    """
+    kinds = tuple(sorted(free_kinds(agent, policy)))
+    if not kinds or not agent.queue_ids:
+        return None
+    queues: list[tuple[int, bool]] = []
+    params: dict[str, Any] = {"agent_id": agent.user_id, "exclude": sorted(exclude),
+                              "refusal_cutoff": now - policy.decline_cooldown,
+                              "languages": sorted(agent.languages)}
+    for n, (queue_id, info) in enumerate(queue_infos(session, agent.queue_ids).items()):
+        threshold = agent_threshold(policy.rules_for(info.slug), info.skill, agent.team,
+                                    agent.skills)
+        queues.append((queue_id, threshold is not None))
+        if threshold is not None:
+            params[f"cutoff_{n}"] = now - dt.timedelta(seconds=threshold)
+    skills = tuple(sorted(agent.skills))
+    for n, skill in enumerate(skills):
+        params[f"skill_{n}"] = skill
+        params[f"level_{n}"] = agent.skills[skill]
+    if not queues:
+        return None
+    return _pick_shape(tuple(queues), kinds, skills, bool(agent.languages)), params
+
+
 def pick_candidates(session: Session, agent: AgentSnapshot, policy: RoutingPolicy,
                     now: dt.datetime, exclude: Collection[int] = ()
                     ) -> list[tuple[int, int, dt.datetime, int, str]]:
     """Return the best waiting item of each (queue, kind) the agent may take, best first."""
-    statement = pick_statement(session, agent, policy, now, exclude)
-    if statement is None:
+    pick = pick_statement(session, agent, policy, now, exclude)
+    if pick is None:
         return []
-    rows = [tuple(row) for row in session.execute(statement)]
+    rows = [tuple(row) for row in session.execute(*pick)]
     return sorted(rows, key=lambda row: (-row[1], row[2], row[0]))
 
 

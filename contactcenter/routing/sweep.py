@@ -1,9 +1,12 @@
 """Repair and re-match: the periodic routing pass and the after-commit settle.
 
-``route`` does what time alone changes: offers run out, wrap-ups end, lost
-sockets pass their grace, priorities move up an age step or SLA band, and rule
-steps widen, so waiting items meet agents they could not have before. It then
-matches from the smaller side: the free agents, or the waiting items.
+Time alone changes routing: offers run out, wrap-ups end, lost sockets pass
+their grace, priorities move up an age step or SLA band, and rule steps widen,
+so waiting items meet agents they could not have before. ``route`` applies all
+of it and matches, in the caller's transaction (tests, SQLite, small jobs);
+``run_sweep`` does the same in many short transactions, one per agent or item
+changed, which is what the periodic job runs on PostgreSQL: a transaction never
+holds one agent's lock while waiting for another's.
 
 ``commit_and_settle`` commits and, on PostgreSQL, matches again what the
 transaction touched. Two concurrent transactions (an arrival, and an agent
@@ -20,13 +23,19 @@ import time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from contactcenter.routing.arrival import rescore
 from contactcenter.routing.matching import MatchResult, match_agent, match_item, take_touched
-from contactcenter.routing.models import ItemState, RoutingItem
+from contactcenter.routing.models import ItemState, Presence, RoutingItem
 from contactcenter.routing.offers import expire_offers
-from contactcenter.routing.presence import end_wrap_ups, expire_disconnected
-from contactcenter.routing.rules import RoutingPolicy
+from contactcenter.routing.policy import RoutingPolicy
+from contactcenter.routing.presence import (
+    disconnected_ids,
+    end_wrap_ups,
+    expire_disconnected,
+    set_presence,
+    wrap_up_over_ids,
+)
 from contactcenter.routing.store import begin_write, free_agent_ids
-from contactcenter.routing.work import rescore
 
 
 def rescore_items(session: Session, now: dt.datetime, policy: RoutingPolicy,
@@ -44,59 +53,99 @@ def rescore_items(session: Session, now: dt.datetime, policy: RoutingPolicy,
     return len(items)
 
 
+def matching_work(session: Session, limit: int | None = None
+                  ) -> tuple[list[int], list[int]]:
+    """Return what to match: the waiting items or the free agents, whichever are fewer.
+
+    Matching every free agent, or every waiting item, leaves no eligible pair
+    apart; the smaller side is the cheaper way there.
+    """
+    agents = free_agent_ids(session, limit)
+    if not agents:
+        return [], []
+    waiting = session.execute(
+        select(RoutingItem.id, RoutingItem.priority, RoutingItem.enqueued_at)
+        .where(RoutingItem.state == ItemState.WAITING).limit(len(agents) + 1)).all()
+    if len(waiting) <= len(agents):
+        return [row[0] for row in sorted(waiting, key=lambda r: (-r[1], r[2], r[0]))], []
+    return [], agents
+
+
 def route(session: Session, now: dt.datetime, policy: RoutingPolicy,
           limit: int | None = None) -> MatchResult:
-    """Apply what time changed, then match waiting items with free agents.
+    """Apply what time changed, then match waiting items with free agents (one transaction).
 
-    ``limit`` caps how many agents (or items) are matched in this call; call it
-    again (after committing) until it returns no decisions.
+    ``limit`` caps how many agents (or items) are matched in this call.
     """
     begin_write(session)
     result = expire_offers(session, now, policy)
     result.merge(end_wrap_ups(session, now, policy))
     result.merge(expire_disconnected(session, now, policy))
     rescore_items(session, now, policy)
-    agents = free_agent_ids(session, limit)
-    if not agents:
-        return result
-    waiting = session.execute(
-        select(RoutingItem.id, RoutingItem.priority, RoutingItem.enqueued_at)
-        .where(RoutingItem.state == ItemState.WAITING).limit(len(agents) + 1)).all()
-    if len(waiting) <= len(agents):
-        for item_id, _priority, _at in sorted(waiting, key=lambda r: (-r[1], r[2], r[0])):
-            result.merge(match_item(session, item_id, now, policy))
-    else:
-        for agent_id in agents:
-            result.merge(match_agent(session, agent_id, now, policy))
+    items, agents = matching_work(session, limit)
+    for item_id in items:
+        result.merge(match_item(session, item_id, now, policy))
+    for agent_id in agents:
+        result.merge(match_agent(session, agent_id, now, policy))
+    return result
+
+
+def run_sweep(session: Session, now: dt.datetime, policy: RoutingPolicy,
+              batch: int = 200) -> MatchResult:
+    """Do what ``route`` does in short committed transactions (the periodic job).
+
+    Commits as it goes; each agent whose presence changes, and each match, is its
+    own transaction, so concurrent sweeps and requests cannot deadlock on agents.
+    """
+    result = MatchResult()
+    result.merge(expire_offers(session, now, policy, limit=batch))
+    result.merge(commit_and_settle(session, now, policy))
+    changes = ([(a, Presence.AVAILABLE, "wrap-up over") for a in wrap_up_over_ids(
+        session, now, batch)] + [(a, Presence.OFFLINE, "desktop disconnected")
+                                 for a in disconnected_ids(session, now, policy, batch)])
+    for agent_id, presence, reason in changes:
+        result.merge(set_presence(session, agent_id, presence, now, policy, reason))
+        result.merge(commit_and_settle(session, now, policy))
+    while rescore_items(session, now, policy, batch) == batch:
+        session.commit()
+    session.commit()
+    items, agents = matching_work(session, batch)
+    result.merge(settle(session, items, agents, now, policy))
     return result
 
 
 def settle(session: Session, items: list[int], agents: list[int], now: dt.datetime,
            policy: RoutingPolicy, attempts: int = 8) -> MatchResult:
-    """Match the given items and agents again, committing, until no lock is contended."""
+    """Match the given items and agents again, one committed transaction each.
+
+    What a match skips because another transaction holds the row is tried again
+    (with a short pause) until nothing is contended or ``attempts`` run out; the
+    periodic sweep catches anything left then.
+    """
     result = MatchResult()
-    contended = False
     for attempt in range(attempts):
         if not items and not agents:
             break
-        round_ = MatchResult()
+        contended_items: list[int] = []
+        contended_agents: list[int] = []
         for item_id in items:
-            round_.merge(match_item(session, item_id, now, policy))
+            found = match_item(session, item_id, now, policy)
+            take_touched(session)
+            session.commit()
+            result.decisions.extend(found.decisions)
+            if found.contended:
+                contended_items.append(item_id)
         for agent_id in agents:
-            round_.merge(match_agent(session, agent_id, now, policy))
-        more_items, more_agents = take_touched(session)
-        session.commit()
-        result.decisions.extend(round_.decisions)
-        contended = round_.contended
-        if not contended:
-            items, agents = more_items, more_agents
-            if session.get_bind().dialect.name == "sqlite":
-                break
-            continue
-        items, agents = list(dict.fromkeys(items + more_items)), list(
-            dict.fromkeys(agents + more_agents))
-        time.sleep(random.uniform(0.001, 0.004) * (attempt + 1))
-    result.contended = contended
+            found = match_agent(session, agent_id, now, policy)
+            take_touched(session)
+            session.commit()
+            result.decisions.extend(found.decisions)
+            if found.contended:
+                contended_agents.append(agent_id)
+        items, agents = contended_items, contended_agents
+        if items or agents:
+            time.sleep(random.uniform(0.001, 0.004) * (attempt + 1))
+    result.contended = bool(items or agents)
     return result
 
 
@@ -104,8 +153,8 @@ def commit_and_settle(session: Session, now: dt.datetime, policy: RoutingPolicy,
                       attempts: int = 8) -> MatchResult:
     """Commit the session, then re-match what it touched (see the module docstring).
 
-    On SQLite routing transactions are serial and nothing can be missed, so only
-    contended matches (none there) are repeated.
+    On SQLite routing transactions are serial and nothing can be missed: it only
+    commits.
     """
     items, agents = take_touched(session)
     session.commit()

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from contactcenter.config import Settings
-from contactcenter.routing.rules import RoutingPolicy, parse_policy
+from contactcenter.routing.policy import RoutingPolicy, parse_policy
 from tests.routing.helpers import DecisionAudit
 
 

@@ -22,7 +22,7 @@ from contactcenter.routing.models import (
     OfferOutcome,
     RoutingItem,
 )
-from contactcenter.routing.rules import RoutingPolicy
+from contactcenter.routing.policy import RoutingPolicy
 from contactcenter.routing.store import agent_snapshot, agent_snapshots, item_snapshot
 from contactcenter.tickets.models import Queue, QueueMember
 

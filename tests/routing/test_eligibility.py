@@ -20,7 +20,7 @@ from contactcenter.routing.eligibility import (
     is_eligible,
     qualifies_for_step,
 )
-from contactcenter.routing.rules import RoutingPolicy, parse_policy
+from contactcenter.routing.policy import RoutingPolicy, parse_policy
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 POLICY = parse_policy({"default": {"steps": [

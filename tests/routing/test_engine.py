@@ -15,7 +15,7 @@ from contactcenter.events import RecordingPublisher
 from contactcenter.routing import engine
 from contactcenter.routing.errors import InvalidStateError, NotEligibleError, OfferNotFoundError
 from contactcenter.routing.models import AgentState, ItemState, Offer, Presence, RoutingItem
-from contactcenter.routing.rules import RoutingPolicy, parse_policy
+from contactcenter.routing.policy import RoutingPolicy, parse_policy
 from contactcenter.tickets.models import Ticket, TicketStatus
 from tests.factories import make_customer, make_inbox
 from tests.routing.helpers import T0, DecisionAudit, check_invariants, held, make_agent, make_queue

@@ -11,7 +11,7 @@ from contactcenter.events import EVENT_TYPES, RecordingPublisher
 from contactcenter.jobs import JOBS, PERIODIC, InlineJobQueue, load_jobs
 from contactcenter.routing import engine
 from contactcenter.routing.models import AgentState, ItemState, Presence, RoutingItem
-from contactcenter.routing.rules import RoutingPolicy
+from contactcenter.routing.policy import RoutingPolicy
 from tests.routing.helpers import make_agent, make_queue
 
 

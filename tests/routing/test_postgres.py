@@ -12,9 +12,10 @@ import datetime as dt
 import random
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import event, func, insert, select, text
 
 from contactcenter.accounts.models import AgentSkill, User
 from contactcenter.config import Settings
@@ -29,8 +30,9 @@ from contactcenter.routing.models import (
     Offer,
     OfferOutcome,
     RoutingItem,
+    RoutingItemSkill,
 )
-from contactcenter.routing.rules import RoutingPolicy, parse_policy
+from contactcenter.routing.policy import RoutingPolicy, parse_policy
 from contactcenter.routing.store import agent_snapshot, pick_statement
 from contactcenter.tickets.models import Queue, QueueMember
 from tests.routing.helpers import DecisionAudit, check_invariants
@@ -101,14 +103,30 @@ def build_center(db: Database, policy: RoutingPolicy, agents: int, presence: str
 
 
 def test_eight_workers_routing_at_once_break_no_invariant(pg_db: Database) -> None:
-    policy = parse_policy({}, Settings(routing_wrap_up_seconds="call=0",
+    # Offers lapse within the run, so the sweeper expires them, sets repeat lapsers away
+    # and re-routes while the workers arrive, accept, decline, complete and come back.
+    policy = parse_policy({}, Settings(routing_wrap_up_seconds="call=1",
+                                       routing_offer_timeouts="call=1,chat=1,ticket=2",
                                        routing_capacity="call=1,chat=2,ticket=3"))
     queue_ids, agent_ids, customers = build_center(pg_db, policy, 16, "available")
     problems: list[str] = []
-    counts = {"ops": 0, "decisions": 0}
+    counts = {"ops": 0, "decisions": 0, "sweeps": 0}
     lock = threading.Lock()
+    done = threading.Event()
+
+    def sweep() -> None:
+        with pg_db.session() as s:
+            while not done.is_set():
+                result = engine.run_sweep(s, utcnow(), policy)
+                with lock:
+                    counts["sweeps"] += 1
+                    counts["decisions"] += len(result.decisions)
+                done.wait(0.05)
 
     def work(worker: int) -> None:
+        if worker == WORKERS:
+            sweep()
+            return
         rng = random.Random(worker)
         audit = DecisionAudit(policy, check_order=False)
         with pg_db.session() as s:
@@ -162,11 +180,14 @@ def test_eight_workers_routing_at_once_break_no_invariant(pg_db: Database) -> No
             with lock:
                 problems.extend(audit.problems)
                 problems.extend(s.info.get("routing_mismatches", []))
+                counts["workers_done"] = counts.get("workers_done", 0) + 1
+                if counts["workers_done"] == WORKERS:
+                    done.set()
 
-    errors = run_workers(work)
+    errors = run_workers(work, WORKERS + 1)
     assert errors == []
     assert problems == []
-    assert counts["ops"] > 200
+    assert counts["ops"] > 200 and counts["sweeps"] > 3
     with pg_db.session() as s:
         now = utcnow()
         # Checked before any repair sweep: the settles alone left nothing stranded.
@@ -235,20 +256,40 @@ def test_the_pick_descends_its_index_at_twenty_thousand_waiting(pg_db: Database)
             for i in range(20_000)]
     with pg_db.session() as s:
         s.execute(insert(RoutingItem), rows)
+        ids = list(s.scalars(select(RoutingItem.id)))
+        # Skills on half the items and a history of refusals, so that the planner
+        # sees real tables behind the pick's anti-joins.
+        s.execute(insert(RoutingItemSkill), [
+            {"item_id": i, "skill": "billing", "min_level": rng.randint(1, 5)}
+            for i in ids[::2]])
+        s.execute(insert(Offer), [
+            {"item_id": rng.choice(ids), "agent_id": rng.choice(agent_ids), "made_at": base,
+             "expires_at": base, "outcome": rng.choice(["declined", "expired", "accepted"]),
+             "ended_at": base + dt.timedelta(seconds=rng.randint(0, 20_000)), "reason": ""}
+            for _ in range(20_000)])
         s.commit()
     with pg_db.engine.connect() as conn:
         conn.execute(text("ANALYZE"))
     with pg_db.session() as s:
         state = s.get(AgentState, agent_ids[0])
         agent = agent_snapshot(s, state)
-        statement = pick_statement(s, agent, policy, utcnow())
-        assert statement is not None
-        compiled = statement.compile(dialect=s.get_bind().dialect,
-                                      compile_kwargs={"render_postcompile": True})
+        pick = pick_statement(s, agent, policy, utcnow())
+        assert pick is not None
+        sent: list[tuple[str, Any]] = []
+
+        def grab(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+            sent.append((statement, parameters))
+
+        event.listen(pg_db.engine, "before_cursor_execute", grab)
+        try:
+            s.execute(*pick).all()  # exactly what a decision sends
+        finally:
+            event.remove(pg_db.engine, "before_cursor_execute", grab)
+        sql, parameters = sent[-1]
         plan = "\n".join(r[0] for r in s.connection().exec_driver_sql(
-            "EXPLAIN " + compiled.string, compiled.params))
+            "EXPLAIN " + sql, parameters))
         assert "ix_routing_items_pick" in plan, plan
-        assert "Seq Scan on routing_items" not in plan, plan
+        assert "Seq Scan on routing_" not in plan, plan  # no table scan: indexes only
         # And the engine makes the decision through it.
         result = engine.match_agent(s, agent_ids[0], utcnow(), policy)
         assert result.decisions

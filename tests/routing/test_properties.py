@@ -28,7 +28,7 @@ from contactcenter.db import Database
 from contactcenter.routing import engine
 from contactcenter.routing.errors import InvalidStateError, NotEligibleError
 from contactcenter.routing.models import ItemState, Offer, OfferOutcome, RoutingItem
-from contactcenter.routing.rules import parse_policy
+from contactcenter.routing.policy import parse_policy
 from contactcenter.tickets.models import Queue, QueueMember
 from tests.routing.helpers import T0, DecisionAudit, check_invariants
 

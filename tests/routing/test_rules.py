@@ -10,20 +10,22 @@ import pytest
 
 from contactcenter.config import Settings
 from contactcenter.routing.errors import RoutingConfigError
-from contactcenter.routing.rules import (
-    QueueRules,
+from contactcenter.routing.policy import (
     RoutingPolicy,
-    RuleStep,
-    active_step,
-    agent_threshold,
     default_policy,
     load_policy,
-    next_widening,
     parse_exclusive,
     parse_kind_map,
     parse_policy,
-    preferred_lead,
     read_rules_file,
+)
+from contactcenter.routing.rules import (
+    QueueRules,
+    RuleStep,
+    active_step,
+    agent_threshold,
+    next_widening,
+    preferred_lead,
     rules_clock,
     step_starts,
 )
@@ -140,3 +142,18 @@ def test_load_policy_reads_toml_or_json_and_rereads_on_change(tmp_path: Path) ->
         load_policy(Settings(routing_rules_file=str(broken)))
     with pytest.raises(RoutingConfigError, match="cannot read"):
         load_policy(Settings(routing_rules_file=str(tmp_path / "missing.toml")))
+
+
+def test_the_fifo_baseline_ignores_value_and_rules() -> None:
+    from contactcenter.routing.policy import fifo_policy
+    from contactcenter.routing.priority import PriorityInputs, priority_score
+
+    policy = fifo_policy(Settings(routing_capacity="chat=7"))
+    score = priority_score(PriorityInputs(
+        kind="call", channel="voice", enqueued_at=NOW - dt.timedelta(hours=3), value_tier="A",
+        contract_level="gold", response_minutes=10, due_at=NOW, manual_priority="urgent"),
+        policy.weights, NOW)
+    assert (score.score, score.changes_at) == (0, None)
+    assert policy.rules_for("any").steps == (RuleStep("anyone"),)
+    assert policy.rules_for("any").ranking == ("idle",)
+    assert policy.capacity_for("chat") == 7 and policy.sticky_window == dt.timedelta(0)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from contactcenter.config import Settings
 from contactcenter.routing import engine
 from contactcenter.routing.models import Offer
-from contactcenter.routing.rules import RoutingPolicy, parse_policy
+from contactcenter.routing.policy import RoutingPolicy, parse_policy
 from contactcenter.routing.stats import (
     estimated_wait,
     item_estimated_wait,
