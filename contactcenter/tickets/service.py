@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,6 +20,9 @@ from contactcenter.tickets.models import (
     Ticket,
     TicketStatus,
 )
+
+if TYPE_CHECKING:
+    from contactcenter.routing.policy import RoutingPolicy
 
 ALLOWED = {
     TicketStatus.NEW: {TicketStatus.OPEN, TicketStatus.PENDING, TicketStatus.ON_HOLD,
@@ -47,9 +51,20 @@ def list_messages(session: Session, ticket: Ticket, limit: int = 500) -> list[Me
     return list(session.scalars(ticket.messages.select().order_by(Message.id).limit(limit)))
 
 
+def _routing_policy(policy: RoutingPolicy | None) -> RoutingPolicy:
+    from contactcenter.routing.policy import default_policy
+
+    return policy or default_policy()
+
+
 def change_status(session: Session, ticket: Ticket, status: str, actor_user_id: int | None,
-                  now: dt.datetime | None = None) -> Ticket:
-    """Move a ticket to a new status if its life allows it."""
+                  now: dt.datetime | None = None, *, policy: RoutingPolicy | None = None
+                  ) -> Ticket:
+    """Move a ticket to a new status if its life allows it.
+
+    A ticket that stops waiting for an answer (pending, on hold, solved, closed)
+    completes its routing item; one reopened goes back in front of the router.
+    """
     now = now or utcnow()
     new = TicketStatus(status)
     old = TicketStatus(ticket.status)
@@ -70,6 +85,12 @@ def change_status(session: Session, ticket: Ticket, status: str, actor_user_id: 
     record_event(session, "ticket.status_changed",
                  {**ticket_summary(ticket), "from": old.value, "by": actor_user_id},
                  ticket_rooms(ticket))
+    from contactcenter.routing.engine import complete_for_ticket, enqueue_ticket
+
+    if new in (TicketStatus.NEW, TicketStatus.OPEN):
+        enqueue_ticket(session, ticket, now, _routing_policy(policy))
+    else:
+        complete_for_ticket(session, ticket.id, now, _routing_policy(policy))
     return ticket
 
 
@@ -91,9 +112,13 @@ def assign_ticket(session: Session, ticket: Ticket, user_id: int | None,
 
 
 def add_reply(session: Session, ticket: Ticket, author_user_id: int, text: str,
-              html: str = "", *, internal: bool = False, now: dt.datetime | None = None
-              ) -> Message:
-    """Store a reply (pending delivery, for the outbox) or an internal note."""
+              html: str = "", *, internal: bool = False, now: dt.datetime | None = None,
+              policy: RoutingPolicy | None = None) -> Message:
+    """Store a reply (pending delivery, for the outbox) or an internal note.
+
+    A reply answers the ticket: its routing item is complete and the agent's
+    capacity is free for the next one.
+    """
     now = now or utcnow()
     if not text.strip() and not html.strip():
         raise ValueError("a reply needs text")
@@ -128,4 +153,8 @@ def add_reply(session: Session, ticket: Ticket, author_user_id: int, text: str,
                  {"ticket_id": ticket.id, "number": ticket.number, "message_id": message.id,
                   "direction": message.direction, "channel": message.channel,
                   "customer_id": ticket.customer_id}, ticket_rooms(ticket))
+    if not internal:
+        from contactcenter.routing.engine import complete_for_ticket
+
+        complete_for_ticket(session, ticket.id, now, _routing_policy(policy))
     return message
