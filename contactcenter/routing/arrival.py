@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from contactcenter.customers.models import Contract, Customer
@@ -30,7 +30,7 @@ from contactcenter.routing.models import (
 from contactcenter.routing.policy import RoutingPolicy
 from contactcenter.routing.priority import PriorityInputs, priority_score
 from contactcenter.routing.rules import rules_clock
-from contactcenter.routing.store import begin_write, lock_item, queue_of
+from contactcenter.routing.store import begin_write, lock_item, mark_created, queue_of
 from contactcenter.routing.work import transfer_item
 from contactcenter.tickets.models import QueueMember, Ticket, TicketStatus
 
@@ -59,17 +59,25 @@ def rescore(item: RoutingItem, policy: RoutingPolicy, now: dt.datetime) -> None:
 
 def _customer_value(session: Session, customer_id: int | None, today: dt.date
                     ) -> tuple[str | None, object, str | None, int | None]:
+    """The customer's tier and lifetime value and their best active contract, in one query."""
     if customer_id is None:
         return None, None, None, None
-    customer = session.execute(select(Customer.value_tier, Customer.lifetime_value)
-                               .where(Customer.id == customer_id)).first()
-    contract = session.execute(
-        select(Contract.level, Contract.response_minutes)
-        .where(Contract.customer_id == customer_id, Contract.starts_on <= today,
-               Contract.ends_on >= today)
-        .order_by(Contract.response_minutes.asc().nulls_last(), Contract.id).limit(1)).first()
-    return (customer[0] if customer else None, customer[1] if customer else None,
-            contract[0] if contract else None, contract[1] if contract else None)
+    contract = (select(Contract.level, Contract.response_minutes)
+                .where(Contract.customer_id == customer_id, Contract.starts_on <= today,
+                       Contract.ends_on >= today)
+                .order_by(Contract.response_minutes.asc().nulls_last(), Contract.id).limit(1)
+                .subquery())
+    row = session.execute(
+        select(Customer.value_tier, Customer.lifetime_value, contract.c.level,
+               contract.c.response_minutes)
+        .select_from(Customer).outerjoin(contract, true())
+        .where(Customer.id == customer_id)).first()
+    if row is None:
+        contract_row = session.execute(select(contract.c.level, contract.c.response_minutes)
+                                       ).first()
+        return (None, None, contract_row[0] if contract_row else None,
+                contract_row[1] if contract_row else None)
+    return row[0], row[1], row[2], row[3]
 
 
 def _present_member(session: Session, agent_id: int, queue_id: int) -> bool:
@@ -126,6 +134,7 @@ def enqueue_item(session: Session, *, kind: str, channel: str, queue_id: int, no
     rescore(item, policy, now)
     session.add(item)
     session.flush()
+    mark_created(session, item.id)
     record_item_event(session, "item.queued", item)
     touch(session, items=[item.id])
     return Enqueued(item, match_item(session, item.id, now, policy) if match else MatchResult())

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Select, and_, select, update
 from sqlalchemy.orm import Session
 
 from contactcenter.routing.eligibility import (
@@ -41,14 +43,18 @@ from contactcenter.routing.models import (
 from contactcenter.routing.policy import RoutingPolicy
 from contactcenter.routing.ranking import rank_agents
 from contactcenter.routing.store import (
+    _per_transaction,
     agent_snapshot,
     agent_snapshots,
     begin_write,
     candidate_agents,
+    created_here,
     item_snapshot,
     lock_agent,
     lock_item,
     pick_candidates,
+    pick_statement,
+    refused_by,
 )
 
 log = logging.getLogger(__name__)
@@ -90,12 +96,29 @@ def touch(session: Session, items: Collection[int] = (), agents: Collection[int]
     touched = session.info.setdefault("routing_touched", ({}, {}))
     touched[0].update(dict.fromkeys(items))
     touched[1].update(dict.fromkeys(agents))
+    if agents:
+        _per_transaction(session, "routing_settled_agents").difference_update(agents)
+
+
+def _settled(session: Session, agent_id: int) -> None:
+    """Note that the agent, locked, was left with no free capacity (or not available).
+
+    Nothing can give them room again without their lock, so until something else
+    touches them in this transaction, matching them again after commit is useless:
+    ``take_touched`` leaves them out.
+    """
+    _per_transaction(session, "routing_settled_agents").add(agent_id)
 
 
 def take_touched(session: Session) -> tuple[list[int], list[int]]:
-    """Return and forget the items and agents touched in this session."""
+    """Return and forget the items and agents touched in this session.
+
+    Agents this transaction left full (or unavailable) under their lock are left
+    out: after commit there is nothing to match them with.
+    """
     items, agents = session.info.pop("routing_touched", ({}, {}))
-    return list(items), list(agents)
+    settled = _per_transaction(session, "routing_settled_agents")
+    return list(items), [a for a in agents if a not in settled]
 
 
 def _mismatch(session: Session, what: str) -> None:
@@ -116,6 +139,8 @@ def change_load(session: Session, agent_id: int, kind: str, delta: int) -> None:
                              .execution_options(synchronize_session=False))
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise RuntimeError(f"load of agent {agent_id} for {kind} cannot change by {delta}")
+    if delta < 0:
+        _per_transaction(session, "routing_settled_agents").discard(agent_id)
 
 
 def mark_assigned(session: Session, item: RoutingItem, agent_id: int, now: dt.datetime,
@@ -169,6 +194,25 @@ def give(session: Session, item: RoutingItem, state: AgentState, policy: Routing
                     offer.id, expires)
 
 
+@functools.lru_cache(maxsize=1024)
+def _locking_pick(shape: Select[Any]) -> Select[Any]:
+    """The pick statement's best row, joined to its item row locked with SKIP LOCKED.
+
+    The join keeps the pick's queue and kind, so that PostgreSQL re-checks them
+    (and ``waiting``) on the newest version of a row updated meanwhile.
+    """
+    picks = shape.subquery()
+    best = (select(picks.c.id, picks.c.queue_id, picks.c.kind)
+            .order_by(picks.c.priority.desc(), picks.c.enqueued_at, picks.c.id)
+            .limit(1).subquery())
+    return (select(RoutingItem, best.c.queue_id, best.c.kind)
+            .join(best, and_(RoutingItem.id == best.c.id, RoutingItem.queue_id == best.c.queue_id,
+                             RoutingItem.kind == best.c.kind))
+            .where(RoutingItem.state == ItemState.WAITING)
+            .with_for_update(skip_locked=True, of=RoutingItem)
+            .execution_options(populate_existing=True))
+
+
 def lock_best_item(session: Session, agent: AgentSnapshot, policy: RoutingPolicy,
                    now: dt.datetime) -> tuple[RoutingItem | None, bool]:
     """Find and lock the agent's best eligible waiting item; say if a lock was skipped.
@@ -183,6 +227,20 @@ def lock_best_item(session: Session, agent: AgentSnapshot, policy: RoutingPolicy
     exclude: set[int] = set()
     contended = False
     for _attempt in range(MAX_PICK_ATTEMPTS):
+        if not serial:
+            # One round trip: pick the best and lock it (SKIP LOCKED). Only when that
+            # finds nothing does the plain pick below tell "none" from "locked".
+            pick = pick_statement(session, agent, policy, now, exclude)
+            if pick is None:
+                return None, contended
+            found = session.execute(_locking_pick(pick[0]), pick[1]).first()
+            if found is not None:
+                item, queue_id, kind = found
+                exclude.add(item.id)
+                if (item.state != ItemState.WAITING or item.queue_id != queue_id
+                        or item.kind != kind):
+                    continue
+                return item, contended
         rows = pick_candidates(session, agent, policy, now, exclude)
         if not rows:
             return None, contended
@@ -221,10 +279,10 @@ def match_agent(session: Session, agent_id: int, now: dt.datetime, policy: Routi
     begin_write(session)
     result = MatchResult()
     state = lock_agent(session, agent_id)
-    if state is None or state.presence != Presence.AVAILABLE or session.scalar(
-            select(AgentCapacity.kind).where(AgentCapacity.user_id == agent_id,
-                                             AgentCapacity.load < AgentCapacity.maximum)
-            .limit(1)) is None:
+    if state is None:
+        return result
+    if state.presence != Presence.AVAILABLE:
+        _settled(session, agent_id)
         return result
     agent = agent_snapshot(session, state)
     while free_kinds(agent, policy) and (limit is None or len(result.decisions) < limit):
@@ -233,6 +291,8 @@ def match_agent(session: Session, agent_id: int, now: dt.datetime, policy: Routi
         if decision is None:
             break
         result.decisions.append(decision)
+    if not free_kinds(agent, policy):
+        _settled(session, agent_id)
     return result
 
 
@@ -245,14 +305,18 @@ def match_item(session: Session, item_id: int, now: dt.datetime, policy: Routing
     """
     begin_write(session)
     result = MatchResult()
-    item = lock_item(session, item_id, skip_locked=True)
+    item = created_here(session, item_id) or lock_item(session, item_id, skip_locked=True,
+                                                       with_skills=True)
     if item is None:
         exists = session.scalar(select(RoutingItem.id).where(RoutingItem.id == item_id))
         result.contended = exists is not None
         return result
     if item.state != ItemState.WAITING:
         return result
-    snapshot = item_snapshot(session, item, policy, now)
+    # The refusals are read only once there is a candidate: the SQL filters them
+    # already, and in a backlog most arrivals find no free agent at all.
+    snapshot = item_snapshot(session, item, policy, now, with_refusals=False)
+    with_refusals = False
     order = policy.rules_for(snapshot.queue_slug).ranking
     serial = session.get_bind().dialect.name == "sqlite"
     tried: set[int] = set()
@@ -260,6 +324,10 @@ def match_item(session: Session, item_id: int, now: dt.datetime, policy: Routing
         ids = candidate_agents(session, snapshot, policy, now, order, CANDIDATES, tried)
         if not ids:
             break
+        if not with_refusals:
+            snapshot = dataclasses.replace(snapshot, refused_by=refused_by(
+                session, item.id, policy, now))
+            with_refusals = True
         tried.update(ids)
         states = list(session.scalars(select(AgentState).where(AgentState.user_id.in_(ids))))
         found = agent_snapshots(session, states)

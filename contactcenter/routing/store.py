@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    Integer,
     Select,
+    String,
     and_,
     bindparam,
     exists,
@@ -28,7 +30,7 @@ from sqlalchemy import (
     true,
     union_all,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from contactcenter.accounts.models import AgentSkill, User
 from contactcenter.routing.eligibility import AgentSnapshot, ItemSnapshot, free_kinds
@@ -66,23 +68,70 @@ def begin_write(session: Session) -> None:
 
 
 def lock_item(session: Session, item_id: int, *, skip_locked: bool = False,
-              state: str | None = None) -> RoutingItem | None:
-    """Lock and reload an item (None if missing, skipped, or not in ``state``)."""
+              state: str | None = None, with_skills: bool = False) -> RoutingItem | None:
+    """Lock and reload an item (None if missing, skipped, or not in ``state``).
+
+    ``with_skills`` loads its skill rows in the same statement (an outer join;
+    only the item's row is locked).
+    """
     query = select(RoutingItem).where(RoutingItem.id == item_id)
     if state is not None:
         query = query.where(RoutingItem.state == state)
-    query = query.with_for_update(skip_locked=skip_locked).execution_options(
+    if with_skills:
+        query = query.options(joinedload(RoutingItem.skills))
+    query = query.with_for_update(skip_locked=skip_locked, of=RoutingItem).execution_options(
         populate_existing=True)
-    return session.scalars(query).first()
+    return session.scalars(query).unique().first()
+
+
+def _current_transaction(session: Session) -> Any:
+    """The session's transaction, begun if need be (never None, never a past one)."""
+    session.connection()
+    return session.get_transaction()
+
+
+def _per_transaction(session: Session, key: str) -> set[int]:
+    """A set kept on the session for the current transaction only."""
+    transaction = _current_transaction(session)
+    cached = session.info.get(key)
+    if cached is None or cached[0] is not transaction:
+        cached = (transaction, set())
+        session.info[key] = cached
+    held: set[int] = cached[1]
+    return held
 
 
 def lock_agent(session: Session, agent_id: int, *, skip_locked: bool = False
                ) -> AgentState | None:
-    """Lock and reload an agent's state row (None if missing or skipped)."""
+    """Lock and reload an agent's state row (None if missing or skipped).
+
+    A row this transaction has already locked and loaded is not read again: its
+    lock is held until commit and only this transaction can have changed it.
+    """
+    held = _per_transaction(session, "routing_locked_agents")
+    if agent_id in held:
+        state = session.get(AgentState, agent_id)
+        if state is not None:
+            return state
     query = (select(AgentState).where(AgentState.user_id == agent_id)
              .with_for_update(skip_locked=skip_locked, of=AgentState)
              .execution_options(populate_existing=True))
-    return session.scalars(query).first()
+    state = session.scalars(query).first()
+    if state is not None and not session.in_nested_transaction():
+        held.add(agent_id)
+    return state
+
+
+def created_here(session: Session, item_id: int) -> RoutingItem | None:
+    """Return an item inserted by this transaction (no other can see it, let alone lock it)."""
+    if item_id not in _per_transaction(session, "routing_created_items"):
+        return None
+    return session.get(RoutingItem, item_id)
+
+
+def mark_created(session: Session, item_id: int) -> None:
+    """Remember that this transaction inserted the item (see ``created_here``)."""
+    _per_transaction(session, "routing_created_items").add(item_id)
 
 
 @dataclass(frozen=True)
@@ -97,7 +146,7 @@ class QueueInfo:
 
 def queue_infos(session: Session, queue_ids: Iterable[int]) -> dict[int, QueueInfo]:
     """Return queues' routing facts, read once per transaction."""
-    transaction = session.get_transaction()
+    transaction = _current_transaction(session)
     cached = session.info.get("routing_queues")
     if cached is None or cached[0] is not transaction:
         cached = (transaction, {})
@@ -120,29 +169,46 @@ def queue_of(session: Session, queue_id: int) -> QueueInfo:
     return found
 
 
+def _snapshot_statement(ids: Sequence[int]) -> Any:
+    """One round trip for an agent's languages, skills, queues and capacities.
+
+    A UNION ALL of four indexed lookups with a common shape ``(user_id, tag, text,
+    a, b)``: ``L`` languages, ``S`` skill/level, ``Q`` queue id, ``C`` kind/maximum/load.
+    """
+    null_int: Any = literal(None).cast(Integer)
+    null_text: Any = literal(None).cast(String)
+    return union_all(
+        select(User.id, literal("L"), User.languages, null_int, null_int)
+        .where(User.id.in_(ids)),
+        select(AgentSkill.user_id, literal("S"), AgentSkill.skill, AgentSkill.level, null_int)
+        .where(AgentSkill.user_id.in_(ids)),
+        select(QueueMember.user_id, literal("Q"), null_text, QueueMember.queue_id, null_int)
+        .where(QueueMember.user_id.in_(ids)),
+        select(AgentCapacity.user_id, literal("C"), AgentCapacity.kind, AgentCapacity.maximum,
+               AgentCapacity.load).where(AgentCapacity.user_id.in_(ids)),
+    )
+
+
 def agent_snapshots(session: Session, states: Sequence[AgentState]) -> dict[int, AgentSnapshot]:
-    """Load what routing knows of several agents in five queries, whatever their number."""
+    """Load what routing knows of several agents in one query (two with teams)."""
     ids = sorted({state.user_id for state in states})
     if not ids:
         return {}
-    languages = dict(session.execute(select(User.id, User.languages)
-                                     .where(User.id.in_(ids))).all())
+    languages: dict[int, str] = {}
     skills: dict[int, dict[str, int]] = {i: {} for i in ids}
-    for user_id, skill, level in session.execute(
-            select(AgentSkill.user_id, AgentSkill.skill, AgentSkill.level)
-            .where(AgentSkill.user_id.in_(ids))):
-        skills[user_id][skill] = level
     queues: dict[int, set[int]] = {i: set() for i in ids}
-    for user_id, queue_id in session.execute(select(QueueMember.user_id, QueueMember.queue_id)
-                                             .where(QueueMember.user_id.in_(ids))):
-        queues[user_id].add(queue_id)
     capacity: dict[int, dict[str, int]] = {i: {} for i in ids}
     load: dict[int, dict[str, int]] = {i: {} for i in ids}
-    for user_id, kind, maximum, held in session.execute(
-            select(AgentCapacity.user_id, AgentCapacity.kind, AgentCapacity.maximum,
-                   AgentCapacity.load).where(AgentCapacity.user_id.in_(ids))):
-        capacity[user_id][kind] = maximum
-        load[user_id][kind] = held
+    for user_id, tag, name, a, b in session.execute(_snapshot_statement(ids)):
+        if tag == "L":
+            languages[user_id] = name
+        elif tag == "S":
+            skills[user_id][name] = a
+        elif tag == "Q":
+            queues[user_id].add(a)
+        else:
+            capacity[user_id][name] = a
+            load[user_id][name] = b
     team_ids = sorted({s.team_id for s in states if s.team_id is not None})
     teams = dict(session.execute(select(Team.id, Team.slug).where(Team.id.in_(team_ids))
                                  ).all()) if team_ids else {}
