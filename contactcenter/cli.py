@@ -224,6 +224,60 @@ def replay(channel: str | None, limit: int) -> None:
 
 
 MAIL_SUFFIXES_SKIPPED = {".json", ".yml", ".yaml", ".csv", ".md", ".py", ".sh"}
+INGEST_BATCH = 100  # messages per transaction of `ingest email` ...
+INGEST_BATCH_S = 0.5  # ... or fewer, so that a batch never waits long for its commit
+INGEST_POOL_MIN = 64  # from this many files on, reading and parsing run in worker processes
+
+_worker_registry: Any = None
+
+
+def _parse_worker_init() -> None:
+    """Set a parse worker up: its own adapters; its failures are the writer's to report."""
+    global _worker_registry
+    from contactcenter.channels.base import load_builtin_adapters
+
+    logging.disable(logging.CRITICAL)  # the writer parses a failed message again and logs it
+    _worker_registry = load_builtin_adapters()
+
+
+def _read_mail(path: Path, limit: int) -> tuple[Path, int, bytes, str | None]:
+    """Return (path, size, bytes or b"" over the limit, the read error or None)."""
+    try:
+        size = path.stat().st_size
+        return path, size, (path.read_bytes() if size <= limit else b""), None
+    except OSError as exc:
+        return path, 0, b"", str(exc.strerror or exc)
+
+
+def _read_and_parse(job: tuple[Path, int]) -> tuple[Path, int, bytes, str | None, Any]:
+    """Read one file and parse it (in a worker); a message that fails to parse gets None."""
+    path, size, raw, error = _read_mail(*job)
+    contact = None
+    if error is None and raw:
+        try:
+            contact = _worker_registry.get("email").to_inbound(raw, inbox_id=None, raw_id=None)
+        except Exception:  # the writer parses it again and keeps it failed or quarantined
+            contact = None
+    return path, size, raw, error, contact
+
+
+def _parsed_mail(files: list[Path], limit: int) -> Iterator[tuple[Path, int, bytes,
+                                                                   str | None, Any]]:
+    """Yield each file read (and, for a large run, parsed ahead in worker processes).
+
+    The single writer then only writes: on a multi-core machine the parsing of the next
+    messages overlaps the transactions of the current ones. Order is kept.
+    """
+    import multiprocessing
+    import os
+
+    workers = max(1, min(4, (os.cpu_count() or 2) - 1))
+    if len(files) < INGEST_POOL_MIN or "fork" not in multiprocessing.get_all_start_methods():
+        for path in files:
+            yield (*_read_mail(path, limit), None)
+        return
+    with multiprocessing.get_context("fork").Pool(workers, _parse_worker_init) as pool:
+        yield from pool.imap(_read_and_parse, ((path, limit) for path in files), chunksize=8)
 
 
 def _mail_files(paths: tuple[Path, ...]) -> Iterator[Path]:
@@ -264,17 +318,23 @@ def ingest_email(paths: tuple[Path, ...], inbox_address: str | None) -> None:
     a summary on stderr. Exit 0 even if some are quarantined; 1 if a file could not be
     read or a message could not be stored.
     """
+    import itertools
     import time
     from collections import Counter
 
     from sqlalchemy import select
 
     from contactcenter.channels.base import load_builtin_adapters
-    from contactcenter.channels.email.receive import find_inbox, receive_email
+    from contactcenter.channels.email import receive
+    from contactcenter.channels.email.receive import Received, find_inbox
     from contactcenter.jobs import JobQueue
     from contactcenter.tickets.models import Inbox
 
     settings = _settings()
+    limit = settings.smtp_max_message_bytes
+    # Started before the database is opened: the forked parse workers hold no connection.
+    mail = _parsed_mail(list(_mail_files(paths)), limit)
+    first = next(mail, None)
     database = _db(settings)
     registry = load_builtin_adapters()
     jobs: JobQueue | None = None
@@ -294,36 +354,85 @@ def ingest_email(paths: tuple[Path, ...], inbox_address: str | None) -> None:
         else:
             inbox_id = session.scalar(select(Inbox.id).where(Inbox.channel == "email")
                                       .order_by(Inbox.id).limit(1))
-    limit = settings.smtp_max_message_bytes
     counts: Counter[str] = Counter()
     trouble = 0
     started = time.monotonic()
-    for path in _mail_files(paths):
-        line: dict[str, Any] = {"path": str(path), "status": "failed", "ticket": None,
-                                "customer": None, "reason": None}
-        try:
-            size = path.stat().st_size
-            raw = path.read_bytes() if size <= limit else b""
-        except OSError as exc:
-            click.echo(f"{path}: cannot read: {exc.strerror or exc}", err=True)
-            counts["unreadable"] += 1
-            trouble += 1
-            continue
-        if size > limit:
-            line.update(status="ignored", reason=f"{size} bytes is over the {limit}-byte "
-                        "limit (CONTACTCENTER_SMTP_MAX_MESSAGE_BYTES)")
-        else:
-            try:
-                with database.session() as session:
-                    received = receive_email(session, raw, registry, settings, inbox_id,
-                                             jobs=jobs)
-                line.update(received.to_json())
-            except Exception as exc:  # stored or not, say so and go on with the rest
-                logging.getLogger(__name__).exception("ingest of %s failed", path)
-                line["reason"] = f"{type(exc).__name__}: {exc}"[:500]
-                trouble += 1
+    log = logging.getLogger(__name__)
+    # Several messages commit together, each in a SAVEPOINT of its own: a message whose
+    # fast path fails rolls back alone and is then stored and processed on its own
+    # (failed or quarantined, replayable). Lines are printed, and acknowledgements
+    # enqueued, only once their batch has committed. The files stay on disk, so a
+    # batch lost to a crash is simply ingested again by the next run.
+    batch: list[tuple[dict[str, Any], bytes | None, Received | None]] = []
+    batch_started = time.monotonic()
+
+    def finish(line: dict[str, Any]) -> None:
         counts[line["status"]] += 1
         click.echo(json.dumps(line))
+
+    def one_by_one(line: dict[str, Any], raw: bytes) -> None:
+        nonlocal trouble
+        try:
+            with database.session() as single:
+                received = receive.receive_email(single, raw, registry, settings, inbox_id,
+                                                 jobs=jobs)
+            line.update(received.to_json())
+        except Exception as exc:  # stored or not, say so and go on with the rest
+            log.exception("ingest of %s failed", line["path"])
+            line["reason"] = f"{type(exc).__name__}: {exc}"[:500]
+            trouble += 1
+        finish(line)
+
+    def commit_batch() -> None:
+        nonlocal batch_started
+        done, batch[:] = list(batch), []
+        batch_started = time.monotonic()
+        try:  # always: a rolled-back savepoint still holds SQLite's write lock
+            session.commit()
+        except Exception:
+            log.exception("a batch of %s messages could not be committed; they are "
+                          "ingested one by one", len(done))
+            session.rollback()
+            for line, raw, _received in done:
+                if raw is None:
+                    finish(line)
+                else:
+                    one_by_one(line, raw)
+            return
+        for line, _raw, received in done:
+            if received is not None:
+                line.update(received.to_json())
+                receive.enqueue_delivery(jobs, received.acknowledgement)
+            finish(line)
+
+    with database.session() as session:
+        for path, size, raw, error, contact in itertools.chain([first] if first else [], mail):
+            line: dict[str, Any] = {"path": str(path), "status": "failed", "ticket": None,
+                                    "customer": None, "reason": None}
+            if error is not None:
+                click.echo(f"{path}: cannot read: {error}", err=True)
+                counts["unreadable"] += 1
+                trouble += 1
+                continue
+            if size > limit:
+                line.update(status="ignored", reason=f"{size} bytes is over the {limit}-byte "
+                            "limit (CONTACTCENTER_SMTP_MAX_MESSAGE_BYTES)")
+                batch.append((line, None, None))
+                continue
+            try:
+                received = receive.receive_email_nested(session, raw, registry, settings,
+                                                        inbox_id, contact=contact)
+            except Exception:  # e.g. the database refused a read: this message goes alone
+                log.debug("batched ingest of %s failed", path, exc_info=True)
+                received = None
+            if received is None:  # needs the slow path: commit what we have, then alone
+                commit_batch()
+                one_by_one(line, raw)
+                continue
+            batch.append((line, raw, received))
+            if len(batch) >= INGEST_BATCH or time.monotonic() - batch_started > INGEST_BATCH_S:
+                commit_batch()
+        commit_batch()
     elapsed = time.monotonic() - started
     total = sum(counts.values())
     click.echo(f"{total} files in {elapsed:.1f} s ({total / elapsed if elapsed else 0:.0f}/s): "

@@ -12,6 +12,7 @@ from pathlib import Path
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 UNSAFE_RE = re.compile(r'[\\/:*?"<>|]')
 MAX_NAME = 200
+_made_dirs: set[Path] = set()  # folders this process created or found: no mkdir per file
 
 
 def safe_filename(name: str, fallback: str = "attachment") -> str:
@@ -44,8 +45,17 @@ def store_bytes(data_dir: Path, data: bytes) -> str:
     path = attachment_path(data_dir, digest)
     if path.exists():
         return digest
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    if path.parent not in _made_dirs:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if len(_made_dirs) > 100_000:
+            _made_dirs.clear()
+        _made_dirs.add(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    except FileNotFoundError:  # the folder went away since we made it
+        _made_dirs.discard(path.parent)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -15,7 +15,8 @@ import dataclasses
 import datetime as dt
 import logging
 import secrets
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
@@ -64,6 +65,10 @@ class IntakeResult:
     customer_id: int | None
     rule: str
     reopened: bool = False
+    # The rows just written (ticket, message, customer), for a hook that runs in the same
+    # transaction (the email acknowledgement); None when nothing was written.
+    written: tuple[Ticket, Message, Customer] | None = field(
+        default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON-ready form."""
@@ -201,6 +206,9 @@ def _store_attachments(contact: InboundContact, message: Message, settings: Sett
     return notes
 
 
+AfterApply = Callable[[Session, IntakeResult, InboundContact, bytes], None]
+
+
 def ticket_rooms(ticket: Ticket) -> list[str]:
     """Return the rooms that hear about a ticket."""
     rooms = [room("ticket", ticket.id), room("customer", ticket.customer_id)]
@@ -248,7 +256,6 @@ def apply_contact(session: Session, contact: InboundContact, settings: Settings,
             created_at=now, updated_at=now,
         )
         session.add(ticket)
-        session.flush()
     elif ticket.status == TicketStatus.SOLVED:
         ticket.reopen(now)
         reopened = True
@@ -257,24 +264,27 @@ def apply_contact(session: Session, contact: InboundContact, settings: Settings,
     html = sanitise_html(contact.html)
     text = contact.text if contact.text.strip() or html else NO_CONTENT
     message = Message(
-        ticket_id=ticket.id, direction=Direction.INBOUND, channel=contact.channel,
+        direction=Direction.INBOUND, channel=contact.channel,
         inbox_id=contact.inbox_id, customer_id=customer.id,
         sender=contact.sender.address[:320], subject=contact.subject[:500], text=text, html=html,
         quoted_text=contact.quoted_text, auto_submitted=contact.auto_submitted,
         external_id=contact.external_id[:500], raw_id=contact.raw_id,
         received_at=contact.received_at or now, created_at=now, updated_at=now,
     )
+    if created:
+        message.ticket = ticket  # one flush below inserts the ticket, then its message
+    else:
+        message.ticket_id = ticket.id
     session.add(message)
-    session.flush()
-    for ref in dict.fromkeys(r[:500] for r in contact.thread.in_reply_to[:50] if r):
-        session.add(MessageReference(message_id=message.id, ticket_id=ticket.id,
-                                     channel=contact.channel, ref=ref))
     notes = _store_attachments(contact, message, settings)
     if notes:
         message.text = message.text + "\n\n" + "\n".join(notes)
     ticket.last_activity_at = now
     ticket.last_customer_message_at = now
     session.flush()
+    for ref in dict.fromkeys(r[:500] for r in contact.thread.in_reply_to[:50] if r):
+        session.add(MessageReference(message_id=message.id, ticket_id=ticket.id,
+                                     channel=contact.channel, ref=ref))
     summary = ticket_summary(ticket)
     rooms = ticket_rooms(ticket)
     if created:
@@ -285,14 +295,24 @@ def apply_contact(session: Session, contact: InboundContact, settings: Settings,
                  {"ticket_id": ticket.id, "number": ticket.number, "message_id": message.id,
                   "direction": message.direction, "channel": message.channel,
                   "customer_id": customer.id}, rooms)
+    if not contact.auto_submitted and ticket.queue_id is not None:
+        # The ticket waits for an answer: put it in front of the router (or rescore it).
+        from contactcenter.routing.engine import enqueue_ticket, load_policy
+
+        enqueue_ticket(session, ticket, now, load_policy(settings))
     return IntakeResult("created" if created else "appended", ticket.id, ticket.number,
-                        message.id, customer.id, rule.value, reopened)
+                        message.id, customer.id, rule.value, reopened,
+                        written=(ticket, message, customer))
 
 
 def ingest_inbound(session: Session, contact: InboundContact, *,
-                   settings: Settings | None = None, now: dt.datetime | None = None
-                   ) -> IntakeResult:
-    """Turn one contact into state and commit once; a redelivered contact is a duplicate."""
+                   settings: Settings | None = None, now: dt.datetime | None = None,
+                   after_apply: Callable[[Session, IntakeResult, InboundContact], None]
+                   | None = None) -> IntakeResult:
+    """Turn one contact into state and commit once; a redelivered contact is a duplicate.
+
+    ``after_apply`` runs in the same transaction, before the commit.
+    """
     settings = settings or Settings()
     try:
         result = apply_contact(session, contact, settings, now)
@@ -300,6 +320,8 @@ def ingest_inbound(session: Session, contact: InboundContact, *,
             state = {"duplicate": RawState.DUPLICATE, "ignored": RawState.IGNORED}.get(
                 result.status, RawState.PROCESSED)
             _mark_raw(session, contact.raw_id, state, "", result.ticket_id)
+        if after_apply is not None:
+            after_apply(session, result, contact)
         session.commit()
         return result
     except IntegrityError:
@@ -353,11 +375,14 @@ def store_raw(session: Session, channel: str, external_id: str, payload: bytes, 
 
 
 def process_raw(session: Session, raw_id: int, registry: ChannelRegistry,
-                settings: Settings) -> IntakeResult | None:
+                settings: Settings, *, after_apply: AfterApply | None = None
+                ) -> IntakeResult | None:
     """Parse a stored raw payload with its channel's adapter and ingest it.
 
     Any failure rolls the intake back and marks the raw row failed with the
-    error text (the payload is never touched); ``None`` is returned then.
+    error text (the payload is never touched); ``None`` is returned then. So
+    ``after_apply`` (run in the intake's transaction, given the payload) must not
+    raise for anything short of a broken intake.
     """
     raw = session.get(RawInbound, raw_id)
     if raw is None:
@@ -372,8 +397,13 @@ def process_raw(session: Session, raw_id: int, registry: ChannelRegistry,
     session.commit()
     try:
         adapter = registry.get(raw.channel)
-        contact = adapter.to_inbound(raw.payload, inbox_id=raw.inbox_id, raw_id=raw.id)
-        return ingest_inbound(session, contact, settings=settings)
+        payload = raw.payload
+        contact = adapter.to_inbound(payload, inbox_id=raw.inbox_id, raw_id=raw.id)
+        hook = None
+        if after_apply is not None:
+            def hook(s: Session, result: IntakeResult, c: InboundContact) -> None:
+                after_apply(s, result, c, payload)
+        return ingest_inbound(session, contact, settings=settings, after_apply=hook)
     except Exception as exc:
         session.rollback()
         quarantined = isinstance(exc, QuarantineError)
@@ -394,35 +424,59 @@ def process_raw(session: Session, raw_id: int, registry: ChannelRegistry,
         return None
 
 
+def _apply_payload(session: Session, channel: str, external_id: str, payload: bytes,
+                   registry: ChannelRegistry, settings: Settings, inbox_id: int | None,
+                   content_type: str, contact: InboundContact | None,
+                   after_apply: AfterApply | None) -> tuple[IntakeResult, int]:
+    """Parse (unless given), store the raw row and apply the contact, without committing."""
+    if contact is None:
+        contact = registry.get(channel).to_inbound(payload, inbox_id=inbox_id, raw_id=None)
+    raw = RawInbound(channel=channel, external_id=external_id[:500], payload=payload,
+                     inbox_id=inbox_id, content_type=content_type, attempts=1)
+    session.add(raw)
+    session.flush()
+    contact = dataclasses.replace(contact, raw_id=raw.id, inbox_id=inbox_id)
+    result = apply_contact(session, contact, settings)
+    raw.state = {"duplicate": RawState.DUPLICATE, "ignored": RawState.IGNORED}.get(
+        result.status, RawState.PROCESSED)
+    raw.error = ""
+    raw.processed_at = utcnow()
+    raw.ticket_id = result.ticket_id
+    if after_apply is not None:
+        after_apply(session, result, contact, payload)
+    return result, raw.id
+
+
+def _raw_exists(session: Session, channel: str, external_id: str) -> bool:
+    return session.scalar(select(RawInbound.id).where(
+        RawInbound.channel == channel, RawInbound.external_id == external_id[:500])) is not None
+
+
 def ingest_payload(session: Session, channel: str, external_id: str, payload: bytes,
                    registry: ChannelRegistry, settings: Settings, *,
-                   inbox_id: int | None = None, content_type: str = "application/octet-stream"
+                   inbox_id: int | None = None, content_type: str = "application/octet-stream",
+                   contact: InboundContact | None = None, known_new: bool = False,
+                   after_apply: AfterApply | None = None
                    ) -> tuple[IntakeResult | None, int]:
     """Store a payload and ingest it in ONE transaction when all goes well; return (result, raw id).
 
-    The payload is parsed before anything is written; the raw row, the customer, the
-    ticket, the message and the events then commit together, so the common case pays
-    one commit. Whenever that fails (a parse error, a threading bug, a constraint), the
-    transaction rolls back and the slow path runs: the raw payload is committed on its
-    own (the acknowledgement point) and processed again, ending failed or quarantined
-    and replayable. A payload already stored is answered from its row.
+    The payload is parsed before anything is written (``contact`` given: parsed
+    already, e.g. by a worker process); the raw row, the customer, the ticket, the
+    message, the events and whatever ``after_apply`` adds (the email acknowledgement)
+    then commit together, so the common case pays one commit. Whenever that fails (a
+    parse error, a threading bug, a constraint), the transaction rolls back and the
+    slow path runs: the raw payload is committed on its own (the acknowledgement
+    point) and processed again, ending failed or quarantined and replayable; the hook
+    does not run then. A payload already stored is answered from its row
+    (``known_new``: the caller has just looked and found none).
     """
-    existing = session.scalar(select(RawInbound).where(
-        RawInbound.channel == channel, RawInbound.external_id == external_id[:500]))
-    if existing is None:
+    if known_new or not _raw_exists(session, channel, external_id):
         try:
-            contact = registry.get(channel).to_inbound(payload, inbox_id=inbox_id, raw_id=None)
-            raw = RawInbound(channel=channel, external_id=external_id[:500], payload=payload,
-                             inbox_id=inbox_id, content_type=content_type, attempts=1)
-            session.add(raw)
-            session.flush()
-            result = apply_contact(session, dataclasses.replace(contact, raw_id=raw.id),
-                                   settings)
-            state = {"duplicate": RawState.DUPLICATE, "ignored": RawState.IGNORED}.get(
-                result.status, RawState.PROCESSED)
-            _mark_raw(session, raw.id, state, "", result.ticket_id)
+            result, raw_id = _apply_payload(session, channel, external_id, payload, registry,
+                                            settings, inbox_id, content_type, contact,
+                                            after_apply)
             session.commit()
-            return result, raw.id
+            return result, raw_id
         except Exception:
             # Anything at all: fall back to the two-step path, which keeps the payload and
             # records the error on it.
@@ -430,6 +484,35 @@ def ingest_payload(session: Session, channel: str, external_id: str, payload: by
     raw, _new = store_raw(session, channel, external_id, payload, inbox_id=inbox_id,
                           content_type=content_type)
     return process_raw(session, raw.id, registry, settings), raw.id
+
+
+def apply_payload_nested(session: Session, channel: str, external_id: str, payload: bytes,
+                         registry: ChannelRegistry, settings: Settings, *,
+                         inbox_id: int | None = None,
+                         content_type: str = "application/octet-stream",
+                         contact: InboundContact | None = None,
+                         after_apply: AfterApply | None = None
+                         ) -> tuple[IntakeResult, int] | None:
+    """Do ``ingest_payload``'s fast path inside a SAVEPOINT of the caller's transaction.
+
+    For a writer that commits several payloads at once (``ingest email``): nothing is
+    committed here. On any failure the savepoint alone is rolled back (the other
+    payloads of the transaction are untouched, and so are their pending events) and
+    None is returned: the caller commits what it has, then runs ``ingest_payload``,
+    whose slow path keeps this payload failed or quarantined and replayable.
+    """
+    pending = session.info.setdefault("pending_events", [])
+    mark = len(pending)
+    try:
+        with session.begin_nested():
+            return _apply_payload(session, channel, external_id, payload, registry, settings,
+                                  inbox_id, content_type, contact, after_apply)
+    except Exception:
+        log.debug("fast path of %s %s failed; it takes the slow path", channel, external_id,
+                  exc_info=True)
+        # The savepoint's event rows were never written: they must not be published.
+        del session.info.setdefault("pending_events", [])[mark:]
+        return None
 
 
 def replay_failed(session: Session, registry: ChannelRegistry, settings: Settings,

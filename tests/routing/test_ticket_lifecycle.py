@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -69,3 +71,34 @@ def test_parking_completes_and_reopening_requeues(session: Session, policy: Rout
     assert [i.state for i in _items(session, ticket)] == [ItemState.COMPLETED]
     change_status(session, ticket, TicketStatus.OPEN, None, T0, policy=policy)
     assert [i.state for i in _items(session, ticket)] == [ItemState.COMPLETED, ItemState.WAITING]
+
+
+def test_intake_puts_a_new_ticket_in_front_of_the_router(session: Session, settings: Any,
+                                                         policy: RoutingPolicy) -> None:
+    from contactcenter.tickets.intake import ingest_inbound
+    from tests.factories import make_contact, make_inbox
+
+    queue = make_queue(session)
+    agent = make_agent(session, policy, queue)
+    inbox = make_inbox(session, queue)
+    session.commit()
+    result = ingest_inbound(session, make_contact(inbox_id=inbox.id), settings=settings, now=T0)
+    ticket = session.get(Ticket, result.ticket_id)
+    items = _items(session, ticket)
+    assert [i.state for i in items] == [ItemState.OFFERED]
+    assert items[0].agent_id == agent.id
+
+
+def test_automatic_mail_is_not_routed(session: Session, settings: Any,
+                                      policy: RoutingPolicy) -> None:
+    import dataclasses
+
+    from contactcenter.tickets.intake import ingest_inbound
+    from tests.factories import make_contact, make_inbox
+
+    queue = make_queue(session)
+    inbox = make_inbox(session, queue)
+    session.commit()
+    contact = dataclasses.replace(make_contact(inbox_id=inbox.id), auto_submitted=True)
+    result = ingest_inbound(session, contact, settings=settings, now=T0)
+    assert _items(session, session.get(Ticket, result.ticket_id)) == []

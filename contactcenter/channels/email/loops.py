@@ -231,7 +231,15 @@ def _raw_head(session: Session, raw_id: int) -> bytes | None:
 
 
 def _own_addresses(session: Session, settings: Settings) -> list[str]:
-    addresses = list(session.scalars(select(Inbox.address).where(Inbox.channel == CHANNEL)))
+    # Read once per transaction: a batch of messages (``ingest email``) asks for each.
+    transaction = session.get_transaction()
+    cached = session.info.get("email_own_addresses")
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        addresses = cached[1]
+    else:
+        addresses = list(session.scalars(select(Inbox.address).where(Inbox.channel == CHANNEL)))
+        if transaction is not None:
+            session.info["email_own_addresses"] = (transaction, addresses)
     return [*addresses, settings.smtp_from_address]
 
 
@@ -305,6 +313,26 @@ def _store(session: Session, ticket: Ticket, first: _Opening, settings: Settings
     return message
 
 
+def _decide(session: Session, ticket: Ticket, first: _Opening, headers: MimeHeaders | None,
+            settings: Settings, now: dt.datetime) -> tuple[AutoreplyLog, Message | None]:
+    """Decide, store the acknowledgement (if any) and its log row; no commit."""
+    sender = first.sender
+    reason = suppression_reason(
+        sender=sender, external_id=first.external_id, auto_submitted=first.auto_submitted,
+        headers=headers, own_addresses=_own_addresses(session, settings),
+        own_domain=settings.smtp_domain)
+    if reason is None:
+        reason = cap_reason(count_autoreplies(session, sender, ticket.inbox_id, now), settings)
+        if reason == MAILBOX_CEILING:
+            _alert_ceiling(session, ticket, settings, now)
+    row = AutoreplyLog(kind=ACKNOWLEDGEMENT, sender=sender, inbox_id=ticket.inbox_id,
+                       ticket_id=ticket.id, sent_at=now, suppressed_reason=reason)
+    message = _store(session, ticket, first, settings, now) if reason is None else None
+    row.message_id = message.id if message is not None else None
+    session.add(row)
+    return row, message
+
+
 def acknowledge_new_ticket(session: Session, ticket_id: int, settings: Settings,
                            now: dt.datetime | None = None) -> Acknowledgement:
     """Store the one acknowledgement of a new e-mail ticket, or record why there is none.
@@ -327,29 +355,50 @@ def acknowledge_new_ticket(session: Session, ticket_id: int, settings: Settings,
     first = _opening(session, ticket.id)
     if first is None:
         return Acknowledgement(None, "no_inbound_message")
-    sender = first.sender
     head = _raw_head(session, first.raw_id) if first.raw_id is not None else None
-    reason = suppression_reason(
-        sender=sender, external_id=first.external_id, auto_submitted=first.auto_submitted,
-        headers=header_block(head) if head is not None else None,
-        own_addresses=_own_addresses(session, settings), own_domain=settings.smtp_domain)
-    if reason is None:
-        reason = cap_reason(count_autoreplies(session, sender, ticket.inbox_id, now), settings)
-        if reason == MAILBOX_CEILING:
-            _alert_ceiling(session, ticket, settings, now)
-    row = AutoreplyLog(kind=ACKNOWLEDGEMENT, sender=sender, inbox_id=ticket.inbox_id,
-                       ticket_id=ticket.id, sent_at=now, suppressed_reason=reason)
-    message = _store(session, ticket, first, settings, now) if reason is None else None
-    row.message_id = message.id if message is not None else None
-    session.add(row)
+    row, message = _decide(session, ticket, first,
+                           header_block(head) if head is not None else None, settings, now)
     try:
         session.commit()
     except IntegrityError:
         session.rollback()
         return Acknowledgement(None, "already_acknowledged")
+    return _outcome(ticket, row, message)
+
+
+def _outcome(ticket: Ticket, row: AutoreplyLog, message: Message | None) -> Acknowledgement:
+    reason = row.suppressed_reason
     if reason is not None:
-        log.info("no acknowledgement for ticket #%s from %s: %s", ticket.number, sender, reason)
+        log.info("no acknowledgement for ticket #%s from %s: %s", ticket.number, row.sender,
+                 reason)
     return Acknowledgement(message.id if message is not None else None, reason)
+
+
+def acknowledge_opening(session: Session, ticket: Ticket, opening: Message,
+                        customer: Customer | None, raw: bytes, settings: Settings,
+                        now: dt.datetime | None = None) -> Acknowledgement:
+    """Decide and store a just-created ticket's acknowledgement in the intake's transaction.
+
+    The fast path of ``receive_email``: the ticket, its opening message and the raw
+    bytes are in hand, so nothing is read back; the same rules and caps as
+    ``acknowledge_new_ticket`` apply, and nothing is committed here (the caller's
+    commit stores the ticket and its acknowledgement together, or neither).
+    """
+    now = now or utcnow()
+    if not settings.autoreply_enabled:
+        return Acknowledgement(None, "disabled")
+    if ticket.channel != CHANNEL:
+        return Acknowledgement(None, "not_an_email_ticket")
+    sender = opening.sender or ""
+    first = _Opening(sender.strip().strip("<>").lower()[:320], sender.strip()[:320],
+                     opening.external_id, bool(opening.auto_submitted), opening.raw_id,
+                     opening.subject or "", (opening.text or "")[:2000],
+                     customer.language if customer is not None else None)
+    # No autoflush for the reads: the earlier decisions the caps count are flushed already,
+    # and the intake's pending rows go with the acknowledgement's own flush.
+    with session.no_autoflush:
+        row, message = _decide(session, ticket, first, header_block(raw), settings, now)
+    return _outcome(ticket, row, message)
 
 
 def sweep_acknowledgements(session: Session, settings: Settings, now: dt.datetime | None = None,

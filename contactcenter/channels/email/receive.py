@@ -19,9 +19,16 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from contactcenter.channels.base import ChannelRegistry
+from contactcenter.channels.base import ChannelRegistry, InboundContact
 from contactcenter.config import Settings
-from contactcenter.tickets.intake import IntakeResult, ingest_payload, process_raw, store_raw
+from contactcenter.tickets.intake import (
+    AfterApply,
+    IntakeResult,
+    apply_payload_nested,
+    ingest_payload,
+    process_raw,
+    store_raw,
+)
 from contactcenter.tickets.models import Inbox, RawInbound
 
 if TYPE_CHECKING:
@@ -114,11 +121,7 @@ def acknowledge(session: Session, ticket_id: int, settings: Settings,
         session.rollback()
         log.exception("acknowledgement of ticket id %s failed", ticket_id)
         return None
-    if message_id is not None and jobs is not None:
-        try:
-            jobs.enqueue("outbox.deliver", message_id, key=f"deliver:{message_id}")
-        except Exception:  # the outbox sweep delivers it later; the row is committed
-            log.exception("could not enqueue delivery of acknowledgement %s", message_id)
+    enqueue_delivery(jobs, message_id)
     return message_id
 
 
@@ -131,46 +134,149 @@ def process_email(session: Session, raw_id: int, registry: ChannelRegistry,
     skips it, for an import of old mail); with ``jobs`` given, its delivery is
     enqueued at once, otherwise the outbox sweep sends it.
     """
-    result = process_raw(session, raw_id, registry, settings)
-    return _received(session, raw_id, result, settings, jobs, acknowledge_new)
+    acknowledged: list[int | None] = []
+    hook = (acknowledging_hook(settings, acknowledged, guarded=True) if acknowledge_new
+            else None)
+    result = process_raw(session, raw_id, registry, settings, after_apply=hook)
+    return _received(session, raw_id, result, settings, jobs, acknowledge_new, acknowledged)
 
 
 def _received(session: Session, raw_id: int, result: IntakeResult | None, settings: Settings,
-              jobs: JobQueue | None, acknowledge_new: bool) -> Received:
-    row = session.get(RawInbound, raw_id)
-    assert row is not None
+              jobs: JobQueue | None, acknowledge_new: bool,
+              acknowledged: list[int | None] | None = None) -> Received:
+    """Report an outcome; a new ticket not acknowledged in its transaction is acknowledged now."""
     if result is None:
-        return Received(str(row.state), raw_id, None, None, row.error or None)
+        row = session.execute(select(RawInbound.state, RawInbound.error)
+                              .where(RawInbound.id == raw_id)).one()
+        return Received(str(row[0]), raw_id, None, None, row[1] or None)
     reason = None if result.status in ("created", "appended") else result.rule
     ack = None
     if acknowledge_new and result.status == "created" and result.ticket_id is not None:
-        ack = acknowledge(session, result.ticket_id, settings, jobs)
+        if acknowledged:  # decided in the intake's own transaction (the fast path)
+            ack = acknowledged[0]
+            enqueue_delivery(jobs, ack)
+        else:
+            ack = acknowledge(session, result.ticket_id, settings, jobs)
     return Received(result.status, raw_id, result.ticket_number, result.customer_id, reason,
                     ack)
 
 
+def enqueue_delivery(jobs: JobQueue | None, message_id: int | None) -> None:
+    """Enqueue the delivery of a committed acknowledgement (the outbox sweep is the backstop)."""
+    if message_id is None or jobs is None:
+        return
+    try:
+        jobs.enqueue("outbox.deliver", message_id, key=f"deliver:{message_id}")
+    except Exception:  # the outbox sweep delivers it later; the row is committed
+        log.exception("could not enqueue delivery of acknowledgement %s", message_id)
+
+
+def acknowledging_hook(settings: Settings, acknowledged: list[int | None], *,
+                       guarded: bool = False) -> AfterApply:
+    """Return an intake hook that stores a new ticket's acknowledgement in its transaction.
+
+    The decision, the pending outbound message and the ``autoreply_log`` row then
+    commit with the ticket (one transaction instead of two); the headers are read
+    from the raw bytes in hand, not from the database. The acknowledgement's message
+    id (or None) is appended to ``acknowledged``. Should it fail, the whole fast path
+    rolls back and the slow path stores the mail first and acknowledges it afterwards;
+    ``guarded`` (for ``process_raw``, where a failure would mark the mail failed): it
+    runs in a SAVEPOINT instead, and a failure leaves ``acknowledged`` empty, so the
+    acknowledgement is tried again in a transaction of its own after the commit.
+    """
+    from contactcenter.channels.email.loops import acknowledge_opening
+
+    def hook(session: Session, result: IntakeResult, contact: InboundContact,
+             raw: bytes) -> None:
+        if result.status != "created" or result.written is None:
+            return
+        ticket, message, customer = result.written
+        if not guarded:
+            acknowledged.append(acknowledge_opening(session, ticket, message, customer, raw,
+                                                    settings).message_id)
+            return
+        pending = session.info.setdefault("pending_events", [])
+        mark = len(pending)
+        try:
+            with session.begin_nested():
+                done = acknowledge_opening(session, ticket, message, customer, raw, settings)
+        except Exception:
+            log.exception("acknowledgement of ticket #%s failed in its intake; retried after "
+                          "the commit", ticket.number)
+            del session.info.setdefault("pending_events", [])[mark:]
+            return
+        acknowledged.append(done.message_id)
+
+    return hook
+
+
+def _existing(session: Session, external_id: str) -> tuple[int, str, int | None] | None:
+    row = session.execute(select(RawInbound.id, RawInbound.state, RawInbound.ticket_id).where(
+        RawInbound.channel == CHANNEL, RawInbound.external_id == external_id[:500])).first()
+    return (row[0], row[1], row[2]) if row is not None else None
+
+
+def _duplicate(session: Session, raw_id: int, ticket_id: int | None) -> Received:
+    ticket = None
+    if ticket_id is not None:
+        from contactcenter.tickets.models import Ticket
+
+        ticket = session.scalar(select(Ticket.number).where(Ticket.id == ticket_id))
+    return Received("duplicate", raw_id, ticket, None, "already received")
+
+
 def receive_email(session: Session, raw: bytes, registry: ChannelRegistry, settings: Settings,
                   inbox_id: int | None = None, *, jobs: JobQueue | None = None,
-                  acknowledge_new: bool = True) -> Received:
+                  acknowledge_new: bool = True, contact: InboundContact | None = None
+                  ) -> Received:
     """Store and process one email, in one transaction when it goes well.
 
     A redelivery of bytes already stored reports ``duplicate``; a stored message that
-    failed before is processed again.
+    failed before is processed again. ``contact``: the message already parsed (by a
+    worker process). A new ticket's acknowledgement commits with it.
     """
     external_id = message_id_of(raw)
-    existing = session.scalar(select(RawInbound).where(
-        RawInbound.channel == CHANNEL, RawInbound.external_id == external_id[:500]))
+    existing = _existing(session, external_id)
     if existing is not None:
-        if existing.state not in ("pending", "failed"):
-            ticket = None
-            if existing.ticket_id is not None:
-                from contactcenter.tickets.models import Ticket
-
-                found = session.get(Ticket, existing.ticket_id)
-                ticket = found.number if found else None
-            return Received("duplicate", existing.id, ticket, None, "already received")
-        return process_email(session, existing.id, registry, settings, jobs=jobs,
+        raw_id, state, ticket_id = existing
+        if state not in ("pending", "failed"):
+            return _duplicate(session, raw_id, ticket_id)
+        return process_email(session, raw_id, registry, settings, jobs=jobs,
                              acknowledge_new=acknowledge_new)
+    acknowledged: list[int | None] = []
+    hook = acknowledging_hook(settings, acknowledged) if acknowledge_new else None
     result, raw_id = ingest_payload(session, CHANNEL, external_id, raw, registry, settings,
-                                    inbox_id=inbox_id, content_type="message/rfc822")
-    return _received(session, raw_id, result, settings, jobs, acknowledge_new)
+                                    inbox_id=inbox_id, content_type="message/rfc822",
+                                    contact=contact, known_new=True, after_apply=hook)
+    return _received(session, raw_id, result, settings, jobs, acknowledge_new, acknowledged)
+
+
+def receive_email_nested(session: Session, raw: bytes, registry: ChannelRegistry,
+                         settings: Settings, inbox_id: int | None = None, *,
+                         acknowledge_new: bool = True,
+                         contact: InboundContact | None = None) -> Received | None:
+    """``receive_email``'s common case inside a SAVEPOINT of a batch; nothing is committed.
+
+    Returns None when the message needs more than the fast path (already stored and
+    failed before, or its parse or intake failed): the savepoint is rolled back, and
+    the caller commits its batch and then calls ``receive_email`` for it. The caller
+    enqueues the delivery of ``Received.acknowledgement`` after its commit.
+    """
+    external_id = message_id_of(raw)
+    existing = _existing(session, external_id)
+    if existing is not None:
+        raw_id, state, ticket_id = existing
+        if state not in ("pending", "failed"):
+            return _duplicate(session, raw_id, ticket_id)
+        return None
+    acknowledged: list[int | None] = []
+    hook = acknowledging_hook(settings, acknowledged) if acknowledge_new else None
+    done = apply_payload_nested(session, CHANNEL, external_id, raw, registry, settings,
+                                inbox_id=inbox_id, content_type="message/rfc822",
+                                contact=contact, after_apply=hook)
+    if done is None:
+        return None
+    result, raw_id = done
+    reason = None if result.status in ("created", "appended") else result.rule
+    return Received(result.status, raw_id, result.ticket_number, result.customer_id, reason,
+                    acknowledged[0] if acknowledged else None)

@@ -179,7 +179,10 @@ def test_message_that_cannot_be_stored_is_failed_and_exits_one(
     def unavailable(*_args: Any, **_kwargs: Any) -> Any:
         raise OperationalError("INSERT", {}, Exception("database is locked"))
 
+    # The database refuses every write: in the batched fast path and on its own.
     monkeypatch.setattr("contactcenter.channels.email.receive.receive_email", unavailable)
+    monkeypatch.setattr("contactcenter.channels.email.receive.receive_email_nested",
+                        unavailable)
     result = ingest(str(write(tmp_path / "m.eml", make_message("Lost?"))))
     assert result.exit_code == 1
     [line] = lines(result)
