@@ -388,7 +388,7 @@ def download_attachment(attachment_id: int) -> Any:
     """Send an attachment as a download (never rendered inline from our origin)."""
     from flask import send_file
 
-    from contactcenter.tickets.attachments import attachment_path
+    from contactcenter.tickets.attachments import attachment_path, safe_filename
     from contactcenter.tickets.models import Attachment
 
     session = db_session()
@@ -401,7 +401,13 @@ def download_attachment(attachment_id: int) -> Any:
     path = attachment_path(services().settings.data_dir, attachment.sha256)
     if not path.is_file():
         return error(404, "not found")
+    # The type is ours, never the sender's label (an "image/png" may be HTML); the name
+    # is sanitised again (rows may predate a rule) and sent as RFC 6266 filename*.
+    name = safe_filename(attachment.filename, f"attachment-{attachment.id}")
     response = send_file(path, mimetype="application/octet-stream", as_attachment=True,
-                         download_name=attachment.filename, max_age=0)
+                         download_name=name, max_age=0)
     response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    response.headers["Cache-Control"] = "private, no-store"
     return response

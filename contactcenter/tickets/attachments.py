@@ -9,24 +9,44 @@ import tempfile
 import unicodedata
 from pathlib import Path
 
-CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 UNSAFE_RE = re.compile(r'[\\/:*?"<>|]')
 MAX_NAME = 200
+# Windows reserved device names: "CON", "nul.txt", "com1.tar.gz" open a device there.
+RESERVED_RE = re.compile(r"(?i)(con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3])"
+                         r"\s*(\.|$)")
+# Characters that change how a name displays without being visible: bidi overrides and
+# isolates (U+202E makes "gpj.exe" read "exe.jpg"), zero-width ones, BOM, soft hyphen,
+# line and paragraph separators, and unassigned or private code points.
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Co", "Cn", "Cs", "Zl", "Zp"})
 _made_dirs: set[Path] = set()  # folders this process created or found: no mkdir per file
 
 
 def safe_filename(name: str, fallback: str = "attachment") -> str:
-    """Return a file name with no path, control characters or shell-hostile characters."""
+    """Return a display name with no path, control or invisible characters, or device name.
+
+    Only the last path component is kept (``/`` and ``\\`` both separate); control,
+    bidi and other invisible format characters are removed; ``\\ / : * ? " < > |``
+    become ``_``; leading and trailing dots and spaces go; Windows device names (``CON``,
+    ``NUL``, ``COM1``, ``LPT1``...) get a ``_`` prefix; the result is at most
+    ``MAX_NAME`` characters, keeping a short extension. The name is for display and
+    Content-Disposition only: the bytes are stored under their digest.
+    """
     name = unicodedata.normalize("NFC", name or "")
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     name = CONTROL_RE.sub("", name)
+    if not name.isascii():
+        name = "".join(ch for ch in name
+                       if unicodedata.category(ch) not in _INVISIBLE_CATEGORIES)
     name = UNSAFE_RE.sub("_", name).strip(" .")
     if not name:
         return fallback
+    if RESERVED_RE.match(name):
+        name = "_" + name
     if len(name) > MAX_NAME:
         stem, dot, ext = name.rpartition(".")
         if dot and 0 < len(ext) <= 10:
-            name = stem[: MAX_NAME - len(ext) - 1] + "." + ext
+            name = (stem[: MAX_NAME - len(ext) - 1].rstrip(" .") or fallback) + "." + ext
         else:
             name = name[:MAX_NAME]
     return name

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -188,6 +188,30 @@ def _thread(session: Session, contact: InboundContact, customer: Customer,
     return session.get(Ticket, decision.ticket_id), decision.rule
 
 
+def _over_sender_limit(session: Session, contact: InboundContact, customer: Customer,
+                       now: dt.datetime, settings: Settings) -> Ticket | None:
+    """Return the ticket to group a flood into once a customer is over the new-ticket limit.
+
+    A mail bomb (RELIABILITY LOOP-4) must not flood the queue: past
+    ``new_ticket_sender_limit`` tickets opened by one customer within the window, their
+    next new contact is appended to their most recent open ticket instead (nothing is
+    dropped). One count on ``ix_tickets_customer_status`` (customer_id first).
+    """
+    limit = settings.new_ticket_sender_limit
+    if limit <= 0 or contact.metadata.get("sender_doubt"):
+        # An ambiguous sender is never linked onto an existing ticket, grouping included.
+        return None
+    since = now - dt.timedelta(minutes=settings.new_ticket_sender_window_minutes)
+    opened = session.scalar(select(func.count(Ticket.id)).where(
+        Ticket.customer_id == customer.id, Ticket.created_at >= since))
+    if (opened or 0) < limit:
+        return None
+    return session.scalar(select(Ticket).where(
+        Ticket.customer_id == customer.id, Ticket.channel == contact.channel,
+        Ticket.status.not_in((TicketStatus.CLOSED, TicketStatus.SOLVED)))
+        .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(1))
+
+
 def _store_attachments(contact: InboundContact, message: Message, settings: Settings) -> list[str]:
     notes: list[str] = []
     for index, ref in enumerate(contact.attachments):
@@ -243,6 +267,10 @@ def apply_contact(session: Session, contact: InboundContact, settings: Settings,
     window = (inbox.reopen_window_days if inbox and inbox.reopen_window_days is not None
               else settings.reopen_window_days)
     ticket, rule = _thread(session, contact, customer, now, window)
+    if ticket is None:
+        grouped = _over_sender_limit(session, contact, customer, now, settings)
+        if grouped is not None:
+            ticket, rule = grouped, ThreadRule.SENDER_LIMIT
     created = ticket is None
     reopened = False
     if ticket is None:

@@ -14,6 +14,7 @@ class ThreadRule(StrEnum):
     REPLY_HEADERS = "reply_headers"
     OPEN_TICKET = "open_ticket"
     NEW = "new_ticket"
+    SENDER_LIMIT = "sender_limit"  # over the per-sender new-ticket limit: grouped
 
 
 @dataclass(frozen=True)

@@ -168,4 +168,5 @@ def test_choose_thread(kwargs: dict[str, object], expected_id: int | None,
 def test_rule_values_are_stable() -> None:
     # The rule's value is stored in intake results and shown to people.
     assert [r.value for r in ThreadRule] == [
-        "explicit_reference", "reply_headers", "open_ticket", "new_ticket"]
+        "explicit_reference", "reply_headers", "open_ticket", "new_ticket",
+        "sender_limit"]

@@ -38,6 +38,7 @@ from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, func, se
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
+from contactcenter.accounts.models import User
 from contactcenter.channels.email.loop_models import AutoreplyLog
 from contactcenter.channels.email.outbound import subject_with_token
 from contactcenter.channels.email.templates import choose_language, render_acknowledgement
@@ -118,6 +119,8 @@ def automatic_header_reason(headers: MimeHeaders) -> str | None:
         return "auto_response_suppress"
     if any(str(name).lower().startswith("list-") for name in headers):
         return "list"
+    if len(headers.get_all("From") or ()) > 1:
+        return "ambiguous_sender"  # two From fields: either may be a forged victim (ID-3)
     if "multipart/report" in str(headers.get("Content-Type", "") or "").lower():
         return "delivery_report"
     return_path = headers.get("Return-Path")
@@ -238,6 +241,9 @@ def _own_addresses(session: Session, settings: Settings) -> list[str]:
         addresses = cached[1]
     else:
         addresses = list(session.scalars(select(Inbox.address).where(Inbox.channel == CHANNEL)))
+        # Our agents' own addresses too (RELIABILITY ID-1): mail claiming to be from an
+        # agent never triggers automatic mail, forged or not.
+        addresses += list(session.scalars(select(User.email)))
         if transaction is not None:
             session.info["email_own_addresses"] = (transaction, addresses)
     return [*addresses, settings.smtp_from_address]

@@ -117,6 +117,9 @@ class ParsedEmail:
     is_reply: bool
     language: str | None = None
     notes: tuple[str, ...] = field(default=())
+    # Why the sender cannot be trusted to be who it says (RELIABILITY ID-3): "" when the
+    # first From address was usable and the only From field.
+    sender_doubt: str = ""
 
     @property
     def thread_ids(self) -> tuple[str, ...]:
@@ -159,8 +162,12 @@ def email_to_contact(raw: bytes, *, inbox_id: int | None, raw_id: int | None) ->
                 "date": parsed.date.isoformat() if parsed.date else None,
                 "auto_submitted_reason": parsed.auto_submitted_reason,
                 "notes": list(parsed.notes)}
-    if parsed.sender_source == "reply-to":
-        # Identified by Reply-To alone: a new ticket, never someone's existing one.
+    if parsed.sender_doubt:
+        metadata["sender_doubt"] = parsed.sender_doubt
+    if parsed.sender_source == "reply-to" or parsed.sender_doubt:
+        # Identified by Reply-To alone, or From was ambiguous (two From fields: either may
+        # be forged) or present but unusable and another header stood in for it: a new
+        # ticket, never someone's existing one (RELIABILITY ID-1, ID-3).
         thread = ThreadHints(thread_on_open_ticket=False)
     else:
         thread = ThreadHints(ticket_number=parsed.ticket_number, reply_token=parsed.reply_token,
@@ -314,9 +321,14 @@ def _parse(raw: bytes, limits: EmailLimits, budget: Budget) -> ParsedEmail:
         notes.append(f"subject truncated ({len(subject)} characters)")
         subject = subject[:limits.max_subject_chars]
     boxes = {name: _mailboxes(headers, name, limits, hint) for name in ADDRESS_HEADERS}
+    doubt = ""
     if len(headers.get("from", ())) > 1:
-        notes.append(f"{len(headers['from'])} From fields: the first one is used")
+        doubt = f"ambiguous sender: {len(headers['from'])} From fields"
+        notes.append(doubt)
     address, name, source = _choose_sender(boxes)
+    if not doubt and source and source != "from" and any(
+            v.strip() for v in headers.get("from", ())):
+        doubt = f"unusable From; identified by {source.title()}"
     raw_from = boxes["from"][0].address.lower() if boxes["from"] else ""
     null_return_path = "return-path" in headers and \
         first(headers, "return-path").strip("<> \t") == ""
@@ -367,6 +379,7 @@ def _parse(raw: bytes, limits: EmailLimits, budget: Budget) -> ParsedEmail:
         ticket_number=ticket_number, reply_token=reply_token,
         is_reply=bool(in_reply_to or references or REPLY_SUBJECT_RE.match(subject)),
         language=_language(first(headers, "content-language")), notes=tuple(notes),
+        sender_doubt=doubt,
     )
 
 
