@@ -25,18 +25,6 @@ from tests.factories import (
 )
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hash test passwords with cheap argon2 parameters (the algorithm is unchanged)."""
-    from argon2 import PasswordHasher
-
-    from contactcenter.accounts import service
-
-    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(service, "_hasher", cheap)
-    monkeypatch.setattr(service, "_DUMMY_HASH", cheap.hash("not-a-real-password-at-all"))
-
-
 @dataclass
 class World:
     queue_a: Queue
