@@ -80,11 +80,16 @@ def complete_item(session: Session, item_id: int, now: dt.datetime, policy: Rout
     if state is None:
         return MatchResult()
     seconds = int(policy.wrap_up.get(item.kind, 0))
+    withdrawn: list[int] = []
     if wrap_up and seconds > 0 and state.presence == Presence.AVAILABLE:
-        apply_presence(session, state, Presence.WRAP_UP, now, "wrap-up",
-                       wrap_up_until=now + dt.timedelta(seconds=seconds))
+        # Wrap-up withdraws the agent's open offers: route those items again at once.
+        withdrawn = apply_presence(session, state, Presence.WRAP_UP, now, "wrap-up",
+                                   wrap_up_until=now + dt.timedelta(seconds=seconds))
     touch(session, agents=[state.user_id])
-    return match_agent(session, state.user_id, now, policy)
+    result = MatchResult()
+    for withdrawn_id in withdrawn:
+        result.merge(match_item(session, withdrawn_id, now, policy))
+    return result.merge(match_agent(session, state.user_id, now, policy))
 
 
 def complete_for_ticket(session: Session, ticket_id: int, now: dt.datetime,

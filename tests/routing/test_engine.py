@@ -237,6 +237,29 @@ def test_wrap_up_ends_by_itself(session: Any, policy: RoutingPolicy) -> None:
     assert state.presence == Presence.AVAILABLE and nxt.agent_id == agent.id
 
 
+def test_offers_withdrawn_by_wrap_up_are_routed_again_at_once(
+        session: Any, audit: DecisionAudit) -> None:
+    # Completing a call puts the agent in wrap-up, which withdraws their open chat
+    # offer: that chat must go at once to another free agent, not wait for a sweep.
+    policy = parse_policy({}, Settings(routing_exclusive=""))
+    audit.policy = policy
+    assert policy.wrap_up.get("call", 0) > 0
+    queue = make_queue(session)
+    first = make_agent(session, policy, queue, capacity={"call": 1, "chat": 1, "ticket": 0})
+    second = make_agent(session, policy, queue, capacity={"call": 0, "chat": 0, "ticket": 0})
+    item = call(session, queue, policy)
+    offer = session.scalars(select(Offer).where(Offer.item_id == item.id)).one()
+    engine.accept_offer(session, offer.id, first.id, later(1), policy)
+    chat = engine.enqueue_item(session, kind="chat", channel="chat", queue_id=queue.id,
+                               now=later(2), policy=policy).item
+    assert chat.state == ItemState.OFFERED and chat.agent_id == first.id
+    engine.set_capacity(session, second.id, "chat", 1, later(3), policy)
+    engine.complete_item(session, item.id, later(10), policy)
+    assert session.get(AgentState, first.id).presence == Presence.WRAP_UP
+    assert chat.state == ItemState.OFFERED and chat.agent_id == second.id
+    assert check_invariants(session, policy, later(10)) == []
+
+
 def test_a_lost_socket_sets_the_agent_offline_after_the_grace(
         session: Any, policy: RoutingPolicy) -> None:
     queue = make_queue(session)
