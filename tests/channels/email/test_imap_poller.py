@@ -20,12 +20,8 @@ from tests.channels.email.dovecot import (
     INBOX_ADDRESS,
     Dovecot,
     append,
-    dovecot_fixture,  # noqa: F401 (the `dovecot` fixture)
-    dovecot_without_idle_fixture,  # noqa: F401 (the `dovecot_without_idle` fixture)
     flags_by_message_id,
     ids,
-    imap_db_fixture,  # noqa: F401 (the `imap_db` fixture)
-    imap_settings_fixture,  # noqa: F401 (the `imap_settings` fixture)
     mail,
     mailbox_of,
     raw_rows,
