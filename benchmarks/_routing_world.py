@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import platform
 import random
-import sqlite3
-import statistics
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -29,6 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from _common import latency_figures, machine, psycopg_url  # noqa: F401 (re-exported)
 from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 
@@ -69,37 +67,6 @@ BATCH = 5000
 
 # --- measurement helpers ---------------------------------------------------------------
 
-def latency_figures(latencies: list[float]) -> dict[str, float]:
-    """p50/p95/p99/max/mean in milliseconds."""
-    if not latencies:
-        return {}
-    ordered = sorted(latencies)
-    q = statistics.quantiles(ordered, n=100, method="inclusive") if len(ordered) > 1 \
-        else [ordered[0]] * 99
-    return {"p50_ms": round(q[49] * 1000, 3), "p95_ms": round(q[94] * 1000, 3),
-            "p99_ms": round(q[98] * 1000, 3), "max_ms": round(ordered[-1] * 1000, 3),
-            "mean_ms": round(statistics.fmean(ordered) * 1000, 3)}
-
-
-def machine(pg_version: str | None) -> dict[str, Any]:
-    """The same machine block as the other benchmarks."""
-    import psycopg
-    import sqlalchemy
-
-    return {"platform": platform.platform(), "machine": platform.machine(),
-            "processor": platform.processor() or None, "cpu_count": os.cpu_count(),
-            "python": platform.python_version(), "sqlite_version": sqlite3.sqlite_version,
-            "sqlalchemy": sqlalchemy.__version__, "psycopg": psycopg.__version__,
-            "postgres_server_version": pg_version}
-
-
-def _psycopg_url(url: str, database: str | None = None) -> str:
-    u = make_url(url).set(drivername="postgresql")
-    if database is not None:
-        u = u.set(database=database)
-    return u.render_as_string(hide_password=False)
-
-
 @contextmanager
 def sqlite_database(prefix: str) -> Iterator[tuple[Database, str]]:
     """A migrated SQLite file database in a temp dir (WAL, as the product configures it)."""
@@ -126,7 +93,7 @@ def postgres_database(admin_url: str, prefix: str, **engine_kwargs: Any
     from psycopg import sql
 
     try:
-        admin = psycopg.connect(_psycopg_url(admin_url), autocommit=True, connect_timeout=3)
+        admin = psycopg.connect(psycopg_url(admin_url), autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:
         raise ConnectionError(str(exc).strip().splitlines()[0] if str(exc).strip()
                               else repr(exc)) from exc
@@ -145,7 +112,7 @@ def postgres_database(admin_url: str, prefix: str, **engine_kwargs: Any
                    f"synchronous_commit={sync}"), version
     finally:
         db.dispose()
-        with psycopg.connect(_psycopg_url(admin_url), autocommit=True) as conn:
+        with psycopg.connect(psycopg_url(admin_url), autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
                          .format(sql.Identifier(name)))
 
