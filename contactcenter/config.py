@@ -86,7 +86,7 @@ class Settings:
     autoreply_sender_hourly_cap: int = 3
     autoreply_sender_daily_cap: int = 10
     autoreply_mailbox_hourly_cap: int = 200
-    new_ticket_sender_limit: int = 5
+    new_ticket_sender_limit: int = 0
     new_ticket_sender_window_minutes: int = 60
     imap_host: str = ""
     imap_port: int = 993

@@ -46,6 +46,7 @@ def acknowledgements(session: Session) -> int:
 
 def test_one_sender_bomb_loses_nothing_groups_tickets_and_caps_replies(
         session: Session, settings: Settings, registry: Any, inbox: Inbox) -> None:
+    settings = settings.replace(new_ticket_sender_limit=5)  # the guard, switched on
     sent = 1000
     statuses: dict[str, int] = {}
     for n in range(sent):
