@@ -23,7 +23,14 @@ from contactcenter.events import (
     SocketIOPublisher,
     publish_pending,
 )
-from contactcenter.jobs import InlineJobQueue, JobContext, JobQueue, RqJobQueue, load_jobs
+from contactcenter.jobs import (
+    InlineJobQueue,
+    JobContext,
+    JobQueue,
+    RqJobQueue,
+    dispatch_event_jobs,
+    load_jobs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +86,13 @@ def build_job_context(settings: Settings, db: Database | None = None,
 
             publisher = RecordingPublisher()
         db.on_commit(lambda rows: publish_pending(publisher, rows))
-    return JobContext(db=db, settings=settings, registry=registry, publisher=publisher)
+    ctx = JobContext(db=db, settings=settings, registry=registry, publisher=publisher)
+    if settings.redis_url:
+        # Events committed by jobs start their subscribed jobs too.
+        queue = RqJobQueue(settings.redis_url)
+        ctx.jobs = queue
+        db.on_commit(lambda rows: dispatch_event_jobs(queue, rows))
+    return ctx
 
 
 def create_app(settings: Settings | None = None, *, db: Database | None = None,
@@ -121,6 +134,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
             ctx = JobContext(db=db, settings=settings, registry=registry, publisher=publisher)
             jobs = InlineJobQueue(ctx, periodic=not settings.testing)
             ctx.jobs = jobs
+    job_queue = jobs
+    db.on_commit(lambda rows: dispatch_event_jobs(job_queue, rows))
     app.extensions["contactcenter"] = Services(settings, db, registry, jobs, socketio, publisher)
 
     csrf.init_app(app)

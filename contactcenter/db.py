@@ -203,5 +203,8 @@ def import_models() -> None:
     from contactcenter.channels.email import loop_models as _email_loops  # noqa: F401
     from contactcenter.channels.email import models as _email  # noqa: F401
     from contactcenter.customers import models as _customers  # noqa: F401
+    from contactcenter.knowledge import models as _knowledge  # noqa: F401
     from contactcenter.routing import models as _routing  # noqa: F401
+    from contactcenter.sales import models as _sales  # noqa: F401
+    from contactcenter.sla import models as _sla  # noqa: F401
     from contactcenter.tickets import models as _tickets  # noqa: F401

@@ -79,10 +79,40 @@ def job(name: str, queue: str = "default", every: float | None = None
     return decorate
 
 
+EVENT_JOBS: dict[str, list[str]] = {}
+
+
+def on_event(event_type: str, job_name: str) -> None:
+    """Enqueue job ``job_name(ctx, payload)`` after every commit that recorded ``event_type``.
+
+    This is how slow reactions (search indexing, suggestions, notifications) stay
+    off the request path: the event row commits with the change, and the job
+    runs afterwards with the event's payload. Like every job it may be lost or
+    repeated, so it must be idempotent and backed by a sweep where loss matters.
+    """
+    names = EVENT_JOBS.setdefault(event_type, [])
+    if job_name not in names:
+        names.append(job_name)
+
+
+def dispatch_event_jobs(jobs: JobQueue, rows: list[Any]) -> None:
+    """Enqueue the jobs subscribed to the event rows of one committed transaction."""
+    load_jobs()
+    for row in rows:
+        for name in EVENT_JOBS.get(row.type, ()):
+            try:
+                jobs.enqueue(name, row.payload, key=f"{name}:{row.id}")
+            except Exception:  # noqa: BLE001 - a lost nudge is repaired by the sweeps
+                log.exception("could not enqueue %s for event %s", name, row.id)
+
+
 def load_jobs() -> None:
     """Import the modules that register jobs."""
     from contactcenter.channels.email import jobs as _email_jobs  # noqa: F401
+    from contactcenter.knowledge import jobs as _knowledge_jobs  # noqa: F401
     from contactcenter.routing import jobs as _routing_jobs  # noqa: F401
+    from contactcenter.sales import jobs as _sales_jobs  # noqa: F401
+    from contactcenter.sla import jobs as _sla_jobs  # noqa: F401
     from contactcenter.tickets import jobs as _tickets_jobs  # noqa: F401
 
 

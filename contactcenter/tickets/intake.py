@@ -323,11 +323,16 @@ def apply_contact(session: Session, contact: InboundContact, settings: Settings,
                  {"ticket_id": ticket.id, "number": ticket.number, "message_id": message.id,
                   "direction": message.direction, "channel": message.channel,
                   "customer_id": customer.id}, rooms)
+    from contactcenter import hooks
+
+    ctx = hooks.IntakeContext(session, settings, contact, ticket, message, customer,
+                              created, reopened, now)
+    hooks.run(hooks.INTAKE_HOOKS, ctx)
     if not contact.auto_submitted and ticket.queue_id is not None:
         # The ticket waits for an answer: put it in front of the router (or rescore it).
         from contactcenter.routing.engine import enqueue_ticket, load_policy
 
-        enqueue_ticket(session, ticket, now, load_policy(settings))
+        enqueue_ticket(session, ticket, now, load_policy(settings), due_at=ctx.due_at)
     return IntakeResult("created" if created else "appended", ticket.id, ticket.number,
                         message.id, customer.id, rule.value, reopened,
                         written=(ticket, message, customer))

@@ -85,8 +85,11 @@ def change_status(session: Session, ticket: Ticket, status: str, actor_user_id: 
     record_event(session, "ticket.status_changed",
                  {**ticket_summary(ticket), "from": old.value, "by": actor_user_id},
                  ticket_rooms(ticket))
+    from contactcenter import hooks
     from contactcenter.routing.engine import complete_for_ticket, enqueue_ticket
 
+    hooks.run(hooks.STATUS_HOOKS,
+              hooks.StatusContext(session, ticket, old.value, new.value, actor_user_id, now))
     if new in (TicketStatus.NEW, TicketStatus.OPEN):
         enqueue_ticket(session, ticket, now, _routing_policy(policy))
     else:
@@ -95,8 +98,11 @@ def change_status(session: Session, ticket: Ticket, status: str, actor_user_id: 
 
 
 def assign_ticket(session: Session, ticket: Ticket, user_id: int | None,
-                  actor_user_id: int | None) -> Ticket:
+                  actor_user_id: int | None, now: dt.datetime | None = None) -> Ticket:
     """Give a ticket to an agent (or take it back to the queue with None)."""
+    from contactcenter import hooks
+
+    now = now or utcnow()
     previous = ticket.assignee_id
     ticket.assignee_id = user_id
     if ticket.status == TicketStatus.NEW and user_id is not None:
@@ -108,6 +114,8 @@ def assign_ticket(session: Session, ticket: Ticket, user_id: int | None,
     record_event(session, "ticket.assigned",
                  {**ticket_summary(ticket), "previous_assignee_id": previous,
                   "by": actor_user_id}, rooms)
+    hooks.run(hooks.ASSIGN_HOOKS,
+              hooks.AssignContext(session, ticket, previous, actor_user_id, now))
     return ticket
 
 
@@ -120,6 +128,7 @@ def add_reply(session: Session, ticket: Ticket, author_user_id: int, text: str,
     capacity is free for the next one.
     """
     now = now or utcnow()
+    status_change: tuple[str, str] | None = None
     if not text.strip() and not html.strip():
         raise ValueError("a reply needs text")
     if ticket.status == TicketStatus.CLOSED and not internal:
@@ -146,6 +155,7 @@ def add_reply(session: Session, ticket: Ticket, author_user_id: int, text: str,
             ticket.first_response_at = now
         if ticket.status in (TicketStatus.NEW, TicketStatus.OPEN):
             # The answer is with the customer now: the ticket waits on them.
+            status_change = (str(ticket.status), TicketStatus.PENDING.value)
             ticket.status = TicketStatus.PENDING
     ticket.last_activity_at = now
     session.flush()
@@ -153,6 +163,12 @@ def add_reply(session: Session, ticket: Ticket, author_user_id: int, text: str,
                  {"ticket_id": ticket.id, "number": ticket.number, "message_id": message.id,
                   "direction": message.direction, "channel": message.channel,
                   "customer_id": ticket.customer_id}, ticket_rooms(ticket))
+    from contactcenter import hooks
+
+    hooks.run(hooks.REPLY_HOOKS, hooks.ReplyContext(session, ticket, message, internal, now))
+    if status_change is not None:
+        hooks.run(hooks.STATUS_HOOKS, hooks.StatusContext(
+            session, ticket, status_change[0], status_change[1], author_user_id, now))
     if not internal:
         from contactcenter.routing.engine import complete_for_ticket
 

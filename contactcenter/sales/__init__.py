@@ -1,0 +1,1 @@
+"""Customer value scoring, cross-sell and up-sell offers, and their outcomes (issue 7)."""

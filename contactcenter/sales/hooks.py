@@ -1,0 +1,3 @@
+"""In-transaction reactions of the sales package to a ticket's life (see ``contactcenter.hooks``)."""
+
+from __future__ import annotations

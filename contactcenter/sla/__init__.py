@@ -1,0 +1,1 @@
+"""SLA clocks, business calendars and service contracts (issue 5)."""
