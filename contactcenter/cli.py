@@ -180,7 +180,8 @@ def ticket_show(number: int, as_json: bool) -> None:
 
 
 @main.command("import")
-@click.argument("kind", type=click.Choice(["customers", "products", "purchases", "contracts"]))
+@click.argument("kind", type=click.Choice(
+    ["customers", "products", "purchases", "contracts", "articles"]))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the per-row error report here as JSON lines.")
@@ -191,7 +192,12 @@ def import_cmd(kind: str, file: Path, report: Path | None, quiet: bool) -> None:
 
     database = _db(_settings())
     try:
-        result = import_file(database, kind, file, progress=not quiet)
+        if kind == "articles":
+            from contactcenter.knowledge.importer import import_articles_file
+
+            result = import_articles_file(database, file, progress=not quiet)
+        else:
+            result = import_file(database, kind, file, progress=not quiet)
     except ImportFileError as exc:
         raise click.ClickException(str(exc)) from exc
     for problem in result.errors:
@@ -513,6 +519,18 @@ def scheduler() -> None:
         raise click.ClickException("CONTACTCENTER_REDIS_URL is not set: `serve` schedules jobs")
     click.echo("scheduler running")
     run_scheduler(RqJobQueue(settings.redis_url))
+
+
+def _add_package_commands() -> None:
+    from contactcenter.knowledge.cli import cli as kb_cli
+    from contactcenter.sales.cli import cli as sales_cli
+    from contactcenter.sla.cli import cli as sla_cli
+
+    for group in (sla_cli, kb_cli, sales_cli):
+        main.add_command(group)
+
+
+_add_package_commands()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,15 @@ from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
 
+def package_apis() -> tuple[Any, ...]:
+    """The capability packages' API modules: each has ``bp``, ``OPENAPI_PATHS``, ``OPENAPI_SCHEMAS``."""
+    from contactcenter.knowledge import api as knowledge_api
+    from contactcenter.sales import api as sales_api
+    from contactcenter.sla import api as sla_api
+
+    return (sla_api, knowledge_api, sales_api)
+
+
 def init_app(app: Flask) -> None:
     """Register the API blueprint (exempt from the form CSRF check: it uses tokens)."""
     from contactcenter.api.auth import error
@@ -16,6 +25,9 @@ def init_app(app: Flask) -> None:
 
     csrf.exempt(bp)
     app.register_blueprint(bp)
+    for module in package_apis():
+        csrf.exempt(module.bp)
+        app.register_blueprint(module.bp)
 
     # A blueprint's 404/405 handlers never see routing errors (no endpoint matched, so
     # Flask cannot tell which blueprint the URL belongs to): answer them here, in the

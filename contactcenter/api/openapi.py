@@ -85,7 +85,17 @@ SCHEMAS: dict[str, Any] = {
 
 
 def openapi_spec() -> dict[str, Any]:
-    """Return the API description."""
+    """Return the API description, with the capability packages' paths merged in."""
+    from contactcenter.api import package_apis
+
+    spec = _core_spec()
+    for module in package_apis():
+        spec["paths"].update(module.OPENAPI_PATHS)
+        spec["components"]["schemas"].update(module.OPENAPI_SCHEMAS)
+    return spec
+
+
+def _core_spec() -> dict[str, Any]:
     ticket_list = {"type": "object", "properties": {
         "total": {"type": "integer"}, "items": {"type": "array", "items": _ref("TicketBrief")}}}
     return {
@@ -98,7 +108,7 @@ def openapi_spec() -> dict[str, Any]:
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-                       "schemas": SCHEMAS},
+                       "schemas": dict(SCHEMAS)},
         "paths": {
             "/me": {"get": _op("The caller", _json({"type": "object"}))},
             "/tickets": {"get": _op("Tickets the caller may see, newest activity first",
