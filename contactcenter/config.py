@@ -116,6 +116,12 @@ class Settings:
     routing_sticky_hours: int = 72
     routing_presence_grace_seconds: int = 60
     routing_decline_cooldown_seconds: int = 300
+    # --- sla (contactcenter/sla) ---
+    # --- end sla ---
+    # --- knowledge (contactcenter/knowledge) ---
+    # --- end knowledge ---
+    # --- sales (contactcenter/sales) ---
+    # --- end sales ---
     testing: bool = False
     demo: bool = False
     extra_warnings: tuple[str, ...] = field(default=(), compare=False)
