@@ -47,6 +47,9 @@ EVENT_TYPES = frozenset(
         "offer.withdrawn",
         "agent.presence_changed",
         "autoreply.paused",
+        # sla
+        # knowledge
+        # sales
     }
 )
 
