@@ -526,8 +526,10 @@ def _add_package_commands() -> None:
     from contactcenter.sales.cli import cli as sales_cli
     from contactcenter.sla.cli import cli as sla_cli
 
-    for group in (sla_cli, kb_cli, sales_cli):
-        main.add_command(group)
+    from contactcenter.reports.cli import staffing
+
+    for command in (sla_cli, kb_cli, sales_cli, staffing):
+        main.add_command(command)
 
 
 _add_package_commands()

@@ -122,6 +122,12 @@ class Settings:
     # --- end knowledge ---
     # --- sales (contactcenter/sales) ---
     # --- end sales ---
+    # --- phone (contactcenter/channels/phone) ---
+    # --- end phone ---
+    # --- chat and forms (contactcenter/channels/chat, forms) ---
+    # --- end chat and forms ---
+    # --- reports (contactcenter/reports) ---
+    # --- end reports ---
     testing: bool = False
     demo: bool = False
     extra_warnings: tuple[str, ...] = field(default=(), compare=False)

@@ -201,9 +201,13 @@ def import_models() -> None:
     from contactcenter import events  # noqa: F401
     from contactcenter.accounts import models as _accounts  # noqa: F401
     from contactcenter.channels.email import loop_models as _email_loops  # noqa: F401
+    from contactcenter.channels.chat import models as _chat  # noqa: F401
     from contactcenter.channels.email import models as _email  # noqa: F401
+    from contactcenter.channels.forms import models as _forms  # noqa: F401
+    from contactcenter.channels.phone import models as _phone  # noqa: F401
     from contactcenter.customers import models as _customers  # noqa: F401
     from contactcenter.knowledge import models as _knowledge  # noqa: F401
+    from contactcenter.reports import models as _reports  # noqa: F401
     from contactcenter.routing import models as _routing  # noqa: F401
     from contactcenter.sales import models as _sales  # noqa: F401
     from contactcenter.sla import models as _sla  # noqa: F401

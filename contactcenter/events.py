@@ -50,6 +50,9 @@ EVENT_TYPES = frozenset(
         # sla
         # knowledge
         # sales
+        # phone
+        # chat and forms
+        # reports
     }
 )
 

@@ -108,8 +108,11 @@ def dispatch_event_jobs(jobs: JobQueue, rows: list[Any]) -> None:
 
 def load_jobs() -> None:
     """Import the modules that register jobs."""
+    from contactcenter.channels.chat import jobs as _chat_jobs  # noqa: F401
     from contactcenter.channels.email import jobs as _email_jobs  # noqa: F401
+    from contactcenter.channels.phone import jobs as _phone_jobs  # noqa: F401
     from contactcenter.knowledge import jobs as _knowledge_jobs  # noqa: F401
+    from contactcenter.reports import jobs as _reports_jobs  # noqa: F401
     from contactcenter.routing import jobs as _routing_jobs  # noqa: F401
     from contactcenter.sales import jobs as _sales_jobs  # noqa: F401
     from contactcenter.sla import jobs as _sla_jobs  # noqa: F401

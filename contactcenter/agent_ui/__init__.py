@@ -7,10 +7,19 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the sign-in pages, the desktop, vendor files and the socket namespace."""
-    from contactcenter.agent_ui import knowledge, sales, sla, sockets
+    from contactcenter.agent_ui import (
+        chat,
+        forms,
+        knowledge,
+        phone,
+        sales,
+        sla,
+        sockets,
+        supervisor,
+    )
     from contactcenter.agent_ui.views import bp
 
     app.register_blueprint(bp)
-    for module in (sla, knowledge, sales):
+    for module in (sla, knowledge, sales, phone, chat, forms, supervisor):
         app.register_blueprint(module.bp)
     sockets.init_app(app)

@@ -1,0 +1,3 @@
+"""Background jobs of the chat package (see ``contactcenter.jobs``)."""
+
+from __future__ import annotations

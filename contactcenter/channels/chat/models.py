@@ -1,0 +1,3 @@
+"""Models of the chat package (see ``contactcenter.db.import_models``)."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Web forms: hosted and embeddable forms that become tickets (issue 10)."""

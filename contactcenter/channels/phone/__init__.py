@@ -1,0 +1,1 @@
+"""Phone and SMS through Twilio: voice webhooks, IVR, queue, softphone tokens, SMS (issue 9)."""

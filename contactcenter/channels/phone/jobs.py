@@ -1,0 +1,3 @@
+"""Background jobs of the phone package (see ``contactcenter.jobs``)."""
+
+from __future__ import annotations
