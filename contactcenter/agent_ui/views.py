@@ -32,6 +32,7 @@ NODE_MODULES = Path(__file__).resolve().parents[2] / "node_modules"
 VENDOR = {
     "socket.io.min.js": "socket.io-client/dist/socket.io.min.js",
     "chart.umd.js": "chart.js/dist/chart.umd.js",
+    "twilio.min.js": "@twilio/voice-sdk/dist/twilio.min.js",
 }
 
 
