@@ -32,6 +32,7 @@ class User(TimestampMixin, Base):
     is_active: Mapped[bool] = mapped_column(default=True)
     financial_access: Mapped[bool] = mapped_column(default=False)
     languages: Mapped[str] = mapped_column(String(100), default="en")
+    locale: Mapped[str] = mapped_column(String(8), default="en")
     last_login_at: Mapped[dt.datetime | None]
 
     roles: Mapped[list[UserRole]] = relationship(

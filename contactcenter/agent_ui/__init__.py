@@ -17,9 +17,15 @@ def init_app(app: Flask) -> None:
         sockets,
         supervisor,
     )
+    from contactcenter.agent_ui.desk_api import bp as desk_api
     from contactcenter.agent_ui.views import bp
 
+    from contactcenter.agent_ui import i18n
+    from contactcenter.app import services
+
+    i18n.init_app(app, services(app).settings.data_dir)
     app.register_blueprint(bp)
+    app.register_blueprint(desk_api)
     for module in (sla, knowledge, sales, phone, chat, forms, supervisor):
         app.register_blueprint(module.bp)
     sockets.init_app(app)

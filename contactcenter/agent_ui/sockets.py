@@ -13,11 +13,13 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask
-from flask_socketio import ConnectionRefusedError, join_room
+import threading
+
+from flask import Flask, request
+from flask_socketio import ConnectionRefusedError, emit, join_room, leave_room
 from sqlalchemy.orm import Session
 
-from contactcenter.accounts.policy import Permission, can, queue_ids_of
+from contactcenter.accounts.policy import Permission, can, can_view_ticket, queue_ids_of
 from contactcenter.agent_ui.auth import session_user
 from contactcenter.app import db_session, services
 from contactcenter.db import utcnow
@@ -35,6 +37,58 @@ from contactcenter.routing.models import Presence
 from contactcenter.routing.policy import RoutingPolicy, load_policy
 
 NAMESPACE = "/agent"
+
+
+class Viewers:
+    """Who has which ticket open and who is typing, per socket (collision detection).
+
+    Kept in this process: the scaled deployment pins a browser to one web
+    process (sticky sessions), and a viewer list is presence, not data, so a
+    restart only loses who-is-looking until the desks re-announce themselves.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_ticket: dict[int, dict[str, dict[str, Any]]] = {}
+
+    def watch(self, ticket_id: int, sid: str, user_id: int, name: str) -> list[dict[str, Any]]:
+        with self._lock:
+            self._by_ticket.setdefault(ticket_id, {})[sid] = {
+                "user_id": user_id, "name": name, "typing": False}
+            return self._list(ticket_id)
+
+    def typing(self, ticket_id: int, sid: str, typing: bool) -> list[dict[str, Any]] | None:
+        with self._lock:
+            entry = self._by_ticket.get(ticket_id, {}).get(sid)
+            if entry is None:
+                return None
+            entry["typing"] = typing
+            return self._list(ticket_id)
+
+    def leave(self, sid: str, ticket_id: int | None = None) -> list[int]:
+        """Forget a socket (on one ticket or all); return the tickets whose list changed."""
+        changed = []
+        with self._lock:
+            for tid, sockets in list(self._by_ticket.items()):
+                if (ticket_id is None or tid == ticket_id) and sockets.pop(sid, None):
+                    changed.append(tid)
+                    if not sockets:
+                        del self._by_ticket[tid]
+        return changed
+
+    def list(self, ticket_id: int) -> list[dict[str, Any]]:
+        with self._lock:
+            return self._list(ticket_id)
+
+    def _list(self, ticket_id: int) -> list[dict[str, Any]]:
+        merged: dict[int, dict[str, Any]] = {}
+        for entry in self._by_ticket.get(ticket_id, {}).values():
+            seen = merged.setdefault(entry["user_id"], dict(entry))
+            seen["typing"] = seen["typing"] or entry["typing"]
+        return sorted(merged.values(), key=lambda e: e["name"])
+
+
+viewers = Viewers()
 
 
 def rooms_for(user: Any) -> list[str]:
@@ -77,8 +131,54 @@ def init_app(app: Flask) -> None:
             mark_connected(sess, user.id, utcnow())
             sess.commit()
 
+    def announce(ticket_id: int) -> None:
+        emit("viewers", {"ticket_id": ticket_id, "viewers": viewers.list(ticket_id)},
+             to=room("ticket", ticket_id), namespace=NAMESPACE)
+
+    @socketio.on("watch", namespace=NAMESPACE)
+    def on_watch(data: Any) -> dict[str, Any]:
+        """Open a ticket: join its room and tell the others who is looking."""
+        from contactcenter.tickets.models import Ticket
+
+        user = session_user()
+        ticket_id = data.get("ticket_id") if isinstance(data, dict) else None
+        if user is None or not isinstance(ticket_id, int) or isinstance(ticket_id, bool):
+            return {"error": "ticket_id (integer) is required"}
+        ticket = db_session().get(Ticket, ticket_id)
+        if ticket is None or not can_view_ticket(db_session(), user, ticket):
+            return {"error": "not found"}
+        for tid in viewers.leave(request.sid):  # type: ignore[attr-defined]
+            if tid != ticket_id:
+                leave_room(room("ticket", tid))
+                announce(tid)
+        join_room(room("ticket", ticket_id))
+        viewers.watch(ticket_id, request.sid, user.id, user.name)  # type: ignore[attr-defined]
+        announce(ticket_id)
+        return {"ok": True, "viewers": viewers.list(ticket_id)}
+
+    @socketio.on("unwatch", namespace=NAMESPACE)
+    def on_unwatch(data: Any) -> dict[str, Any]:
+        ticket_id = data.get("ticket_id") if isinstance(data, dict) else None
+        if not isinstance(ticket_id, int):
+            return {"error": "ticket_id (integer) is required"}
+        if viewers.leave(request.sid, ticket_id):  # type: ignore[attr-defined]
+            announce(ticket_id)
+        return {"ok": True}
+
+    @socketio.on("typing", namespace=NAMESPACE)
+    def on_typing(data: Any) -> dict[str, Any]:
+        ticket_id = data.get("ticket_id") if isinstance(data, dict) else None
+        typing = data.get("typing") if isinstance(data, dict) else None
+        if not isinstance(ticket_id, int) or not isinstance(typing, bool):
+            return {"error": "ticket_id (integer) and typing (boolean) are required"}
+        if viewers.typing(ticket_id, request.sid, typing) is not None:  # type: ignore[attr-defined]
+            announce(ticket_id)
+        return {"ok": True}
+
     @socketio.on("disconnect", namespace=NAMESPACE)
     def on_disconnect(*_args: Any) -> None:
+        for tid in viewers.leave(request.sid):  # type: ignore[attr-defined]
+            announce(tid)
         user = session_user()
         if user is None or not can(user, Permission.TICKET_REPLY):
             return

@@ -19,7 +19,7 @@ from flask import (
 from sqlalchemy import select
 
 from contactcenter.accounts.errors import AuthenticationError
-from contactcenter.accounts.policy import Permission, visible_ticket_filter
+from contactcenter.accounts.policy import Permission, can, visible_ticket_filter
 from contactcenter.accounts.service import authenticate
 from contactcenter.agent_ui.auth import login_user, page_login_required, session_user
 from contactcenter.app import db_session
@@ -83,8 +83,12 @@ def desk() -> Any:
                              Ticket.status.in_(OPEN_STATUSES))
         .order_by(Ticket.last_activity_at.desc()).limit(100)
     ).all()
+    from contactcenter.agent_ui.i18n import js_strings
+
     return render_template("desk.html", user=user, tickets=tickets,
-                           cursor=last_event_id(sess))
+                           cursor=last_event_id(sess), locale=user.locale or "en",
+                           strings=js_strings(), can_supervise=can(user, Permission.SUPERVISE),
+                           can_edit_kb=can(user, Permission.KB_EDIT))
 
 
 @bp.get("/vendor/<path:name>")

@@ -149,6 +149,8 @@ class Ticket(TimestampMixin, Base):
     solved_at: Mapped[dt.datetime | None]
     closed_at: Mapped[dt.datetime | None]
     reopen_count: Mapped[int] = mapped_column(default=0)
+    merged_into_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="SET NULL"))
 
     customer: Mapped[Customer] = relationship(lazy="joined")
     queue: Mapped[Queue | None] = relationship(lazy="joined")
@@ -263,3 +265,67 @@ class RawInbound(Base):
     processed_at: Mapped[dt.datetime | None]
     ticket_id: Mapped[int | None] = mapped_column(
         ForeignKey("tickets.id", ondelete="SET NULL"), index=True)
+
+
+class TicketTag(Base):
+    """A label on a ticket (lower-case, unique per ticket)."""
+
+    __tablename__ = "ticket_tags"
+    __table_args__ = (UniqueConstraint("ticket_id", "tag"), Index("ix_ticket_tags_tag", "tag"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    tag: Mapped[str] = mapped_column(String(64))
+
+
+class TicketLink(Base):
+    """Two tickets that belong together: ``related`` both ways, or ``merged`` into the target."""
+
+    __tablename__ = "ticket_links"
+    __table_args__ = (UniqueConstraint("ticket_id", "other_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    other_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Draft(Base):
+    """An agent's unsent reply, saved server-side so that a dropped connection loses nothing."""
+
+    __tablename__ = "drafts"
+    __table_args__ = (UniqueConstraint("user_id", "ticket_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text, default="")
+    internal: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SavedView(Base):
+    """An agent's named inbox filter."""
+
+    __tablename__ = "saved_views"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CannedResponse(TimestampMixin, Base):
+    """A reusable reply with placeholders such as ``{{customer.name}}`` and ``{{ticket.number}}``."""
+
+    __tablename__ = "canned_responses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    shortcut: Mapped[str] = mapped_column(String(32), unique=True)
+    body: Mapped[str] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(8))
