@@ -50,12 +50,12 @@ def agent_required(permission: Permission = Permission.TICKET_VIEW) -> Callable[
                 return error(403, "permission denied")
             try:
                 return view(user, *args, **kwargs)
-            except (ws.WorkspaceError, ValueError) as exc:
-                db_session().rollback()
-                return error(400, str(exc))
             except InvalidTransitionError as exc:
                 db_session().rollback()
                 return error(409, str(exc))
+            except (ws.WorkspaceError, ValueError) as exc:
+                db_session().rollback()
+                return error(400, str(exc))
 
         return wrapper  # type: ignore[return-value]
 
@@ -339,8 +339,11 @@ def offer_card(user: User, item_id: int) -> Any:
     contract = None
     if ticket is not None:
         panel = assist_panels.sla_panel(sess, ticket)
-        if panel["ok"] and panel["data"].get("entitlement"):
-            contract = panel["data"]["entitlement"]
+        entitlement = panel["data"].get("entitlement") if panel["ok"] else None
+        if isinstance(entitlement, dict):
+            entitlement = entitlement.get("text")
+        if entitlement:
+            contract = str(entitlement)
     if contract is None and item.customer_id is not None:
         contract = assist_panels.contract_line(sess, item.customer_id, dt.date.today())
     return jsonify(
