@@ -93,6 +93,7 @@ function alertBox(text) {
 // ---- presence and wrap-up ----------------------------------------------------------------
 
 const socket = io("/agent", { transports: ["websocket"] });
+window.deskSocket = socket;  // for diagnostics and the browser tests
 let wrapUntil = null;
 
 $("presence").addEventListener("change", async (e) => {
@@ -251,5 +252,9 @@ if ("Notification" in window && Notification.permission === "default") {
 }
 loadInbox();
 loadSavedViews();
-const initial = /^#ticket-(\d+)$/.exec(window.location.hash);
-if (initial) workspace.open(Number(initial[1]));
+function openFromHash() {
+  const wanted = /^#ticket-(\d+)$/.exec(window.location.hash);
+  if (wanted) workspace.open(Number(wanted[1]));
+}
+window.addEventListener("hashchange", openFromHash);
+openFromHash();

@@ -3,7 +3,10 @@
 import { api, ApiError, clear, debounce, el, left, me, t, when } from "./util.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { number: null, ticketId: null, lastSeen: 0, data: null, socket: null, typing: false };
+// composeBase: the last message the agent had seen when they started this reply; a reply by
+// someone else after it is a collision even if the timeline has refreshed since.
+const state = { number: null, ticketId: null, lastSeen: 0, composeBase: null, data: null,
+  socket: null, typing: false };
 
 // Where the assist panels' actions go (the capability packages' endpoints).
 export const endpoints = {
@@ -18,6 +21,8 @@ export function init(socket) {
   $("reply").addEventListener("submit", (e) => { e.preventDefault(); send(false); });
   const saveDraft = debounce(() => saveDraftNow(), 800);
   $("reply-text").addEventListener("input", () => {
+    if (state.composeBase === null) state.composeBase = state.lastSeen;
+    if (!$("reply-text").value) state.composeBase = null;
     $("draft-state").textContent = t("editing…");
     saveDraft();
     setTyping(true);
@@ -93,8 +98,10 @@ async function send(force) {
   box.hidden = true;
   try {
     await api("POST", `/desk/api/tickets/${state.number}/reply`, {
-      text, internal: $("reply-internal").checked, last_seen_message_id: state.lastSeen, force });
+      text, internal: $("reply-internal").checked,
+      last_seen_message_id: state.composeBase ?? state.lastSeen, force });
     $("reply-text").value = "";
+    state.composeBase = null;
     $("draft-state").textContent = "";
     setTyping(false);
     await reload();
@@ -116,6 +123,7 @@ export async function open(number) {
   if (state.ticketId) state.socket.emit("unwatch", { ticket_id: state.ticketId });
   state.number = number;
   state.lastSeen = 0;
+  state.composeBase = null;
   await reload();
   $("workspace").hidden = false;
   $("side").hidden = false;
@@ -159,7 +167,7 @@ export function showViewers(data) {
   const others = data.viewers.filter((v) => v.user_id !== me);
   const box = clear($("ws-viewers"));
   if (others.length) {
-    box.append(others.map((v) => el("span", { class: v.typing ? "viewer typing" : "viewer" },
+    box.append(...others.map((v) => el("span", { class: v.typing ? "viewer typing" : "viewer" },
       v.typing ? t("{name} is typing a reply", { name: v.name }) : t("{name} is viewing", { name: v.name }))));
   }
 }
@@ -216,7 +224,7 @@ function money(value, currency) {
 
 function renderCustomer({ customer, history }) {
   const box = clear($("customer-body"));
-  box.append(
+  box.append(...[
     el("p", { class: "cust-name" }, customer.name || t("(no name)")),
     el("ul", { class: "identities" }, (customer.identities || []).map((i) =>
       el("li", {}, `${i.kind}: ${i.address}`))),
@@ -230,7 +238,7 @@ function renderCustomer({ customer, history }) {
     el("h4", {}, t("Purchases")),
     el("ul", { id: "purchases" }, (customer.purchases || []).slice(0, 10).map((p) =>
       el("li", {}, `${p.product?.name || p.product || p.sku || ""} · ${when(p.purchased_at)} · ${money(p.amount, p.currency)}`))),
-  );
+  ].filter(Boolean));
   const list = clear($("history"));
   for (const h of history) {
     list.append(el("li", {}, el("a", { href: `#ticket-${h.number}`,
@@ -267,7 +275,8 @@ function renderClocks(panel) {
   const list = clear($("sla"));
   if (!panel?.ok) return unavailable(list, panel);
   const { clocks, entitlement } = panel.data;
-  if (entitlement) list.append(el("li", { class: "entitlement" }, typeof entitlement === "string" ? entitlement : entitlement.text || JSON.stringify(entitlement)));
+  const line = typeof entitlement === "string" ? entitlement : entitlement?.text;
+  if (line) list.append(el("li", { class: `entitlement ${entitlement?.state || ""}` }, line));
   for (const c of clocks || []) {
     list.append(el("li", { class: "clock", dataset: { due: c.due_at || "", warn: c.warn_at || "", met: c.met_at || "", paused: c.paused ? "1" : "" } },
       el("span", { class: "clock-kind" }, c.kind), " ", el("span", { class: "clock-left" }, "")));
