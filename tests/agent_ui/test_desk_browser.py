@@ -51,9 +51,15 @@ def colleague(session: Any, desk: Desk) -> Any:
     return user
 
 
-def _frames(page: Any) -> list[str]:
-    """Every Socket.IO frame the page received, as text."""
-    return page.evaluate("window.__frames || []")
+def wait_until(page: Any, expression: str, timeout: float = 10.0) -> None:
+    """Poll a JavaScript expression (``wait_for_function`` needs eval, which the CSP forbids)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {expression}")
+        page.wait_for_timeout(100)
 
 
 def test_offer_accept_reply_solve_with_a_colleague_watching(
@@ -92,7 +98,7 @@ def test_offer_accept_reply_solve_with_a_colleague_watching(
     page.screenshot(path=str(SCREENSHOTS / "desk-offer.png"))
     page.click("#offer-accept")
     page.wait_for_selector("#workspace:not([hidden])", timeout=10_000)
-    page.wait_for_function("document.querySelector('#ws-title').textContent.includes('Router dead')")
+    wait_until(page, "document.querySelector('#ws-title').textContent.includes('Router dead')")
 
     # The customer's story across channels, with money masked.
     history = page.inner_text("#history")
@@ -112,7 +118,7 @@ def test_offer_accept_reply_solve_with_a_colleague_watching(
     page.click("#reply-send")
     page.locator("#timeline li.outbound", has_text="sending a technician").wait_for(timeout=10_000)
     page.select_option("#ws-status", "solved")
-    page.wait_for_function("document.querySelector('#ws-status').value === 'solved'")
+    wait_until(page, "document.querySelector('#ws-status').value === 'solved'")
     page.screenshot(path=str(SCREENSHOTS / "desk-workspace.png"))
     session.expire_all()
     stored = session.get(Ticket, ticket.id)
@@ -156,6 +162,5 @@ def test_dropped_socket_replays_what_it_missed_and_keeps_the_draft(
     page.reload()
     page.wait_for_selector("#live[data-state=live]", timeout=15_000)
     page.click(f"#tickets tr[data-number='{desk.mine.number}']")
-    page.wait_for_function(
-        "document.querySelector('#reply-text').value === 'Half-written answer'")
+    wait_until(page, "document.querySelector('#reply-text').value === 'Half-written answer'")
     assert json.dumps(page.inner_text("#draft-state"))
