@@ -427,6 +427,28 @@ def _sender_of(session: Session, ticket: Ticket) -> tuple[str, str]:
     return kind, first.sender
 
 
+CANNED = (
+    ("Greeting", "hello", "en",
+     "Hello {{customer.first_name}},\n\nthank you for writing to us about ticket "
+     "#{{ticket.number}}.\n\n"),
+    ("Sign-off", "bye", "en", "\n\nKind regards,\n{{agent.name}}"),
+    ("Refund on its way", "refund", "en",
+     "Your refund has been approved and will reach your account within 5 business days."),
+    ("Приветствие", "privet", "ru",
+     "Здравствуйте, {{customer.first_name}}!\n\nСпасибо за обращение #{{ticket.number}}.\n\n"),
+    ("Подпись", "poka", "ru", "\n\nС уважением,\n{{agent.name}}"),
+    ("Возврат оформлен", "vozvrat", "ru",
+     "Возврат средств одобрен, деньги поступят на счёт в течение 5 рабочих дней."),
+)
+
+
+def _canned(session: Session) -> None:
+    from contactcenter.tickets.models import CannedResponse
+
+    for title, shortcut, language, body in CANNED:
+        session.add(CannedResponse(title=title, shortcut=shortcut, language=language, body=body))
+
+
 def load_demo(db: Database, settings: Settings) -> str:
     """Load the demo data set once and return a one-paragraph summary of it.
 
@@ -442,6 +464,7 @@ def load_demo(db: Database, settings: Settings) -> str:
         expiring, lapsed = _sales(session, rng, people, now)
         inboxes, members = _staff(session)
         statuses = _tickets(session, settings, rng, people, inboxes, members, now)
+        _canned(session)
         session.commit()
     several = sum(1 for p in people if len(p.customer.identities) > 1)
     shown = ", ".join(f"{count} {name}" for name, count in statuses.most_common())
