@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import threading
+from urllib.parse import urlsplit
 
 from flask import Flask, request
 from flask_socketio import ConnectionRefusedError, emit, join_room, leave_room
@@ -121,6 +122,11 @@ def init_app(app: Flask) -> None:
 
     @socketio.on("connect", namespace=NAMESPACE)
     def on_connect(_auth: Any = None) -> None:
+        # Engine.IO lets the chat widget's configured sites in; the desk itself is
+        # same-origin only, whatever the cookie's SameSite rule.
+        origin = request.headers.get("Origin")
+        if origin and urlsplit(origin).netloc.lower() != request.host.lower():
+            raise ConnectionRefusedError("origin not allowed")
         user = session_user()
         if user is None or not can(user, Permission.TICKET_VIEW):
             raise ConnectionRefusedError("sign in first")

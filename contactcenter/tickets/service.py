@@ -119,10 +119,28 @@ def assign_ticket(session: Session, ticket: Ticket, user_id: int | None,
     return ticket
 
 
+CHANNEL_IDENTITY = {"email": "email", "sms": "phone", "whatsapp": "phone", "voice": "phone",
+                    "form": "email", "chat": "chat"}
+
+
+def _identity_for(ticket: Ticket, channel: str) -> str:
+    """The customer's address on a channel (their first identity of its kind), or ""."""
+    kind = CHANNEL_IDENTITY.get(channel)
+    for identity in ticket.customer.identities:
+        if kind is None or identity.kind == kind:
+            return identity.address
+    return ""
+
+
 def add_reply(session: Session, ticket: Ticket, author_user_id: int, text: str,
               html: str = "", *, internal: bool = False, now: dt.datetime | None = None,
-              policy: RoutingPolicy | None = None) -> Message:
+              policy: RoutingPolicy | None = None, live: bool = False,
+              channel: str | None = None) -> Message:
     """Store a reply (pending delivery, for the outbox) or an internal note.
+
+    ``live`` is for a conversation still going on (a chat, an SMS exchange during a
+    call): the ticket stays open and its routing item keeps the agent's slot.
+    ``channel`` replies on another channel than the ticket's (e.g. email to a chat).
 
     A reply answers the ticket: its routing item is complete and the agent's
     capacity is free for the next one.
@@ -133,27 +151,31 @@ def add_reply(session: Session, ticket: Ticket, author_user_id: int, text: str,
         raise ValueError("a reply needs text")
     if ticket.status == TicketStatus.CLOSED and not internal:
         raise InvalidTransitionError("a closed ticket takes no replies")
+    channel = channel or ticket.channel
     last_inbound = session.scalar(
-        ticket.messages.select().where(Message.direction == Direction.INBOUND)
+        ticket.messages.select().where(Message.direction == Direction.INBOUND,
+                                       Message.channel == channel)
         .order_by(Message.id.desc()).limit(1)
     )
+    recipient = last_inbound.sender if last_inbound else _identity_for(ticket, channel)
+    if not internal and channel != ticket.channel and not recipient:
+        raise ValueError(f"the customer has no address for {channel}")
     message = Message(
         ticket_id=ticket.id,
         direction=Direction.NOTE if internal else Direction.OUTBOUND,
-        channel=ticket.channel, inbox_id=ticket.inbox_id,
+        channel=channel, inbox_id=ticket.inbox_id if channel == ticket.channel else None,
         author_user_id=author_user_id, subject=f"Re: {ticket.subject} [#{ticket.number}]"[:500],
         text=text[:100_000], html=sanitise_html(html),
         delivery_state=DeliveryState.NONE if internal else DeliveryState.PENDING,
         next_attempt_at=None if internal else now,
-        recipient=(last_inbound.sender if last_inbound else
-                   (ticket.customer.identities[0].address if ticket.customer.identities else "")),
+        recipient=recipient,
         received_at=now, created_at=now, updated_at=now,
     )
     session.add(message)
     if not internal:
         if ticket.first_response_at is None:
             ticket.first_response_at = now
-        if ticket.status in (TicketStatus.NEW, TicketStatus.OPEN):
+        if ticket.status in (TicketStatus.NEW, TicketStatus.OPEN) and not live:
             # The answer is with the customer now: the ticket waits on them.
             status_change = (str(ticket.status), TicketStatus.PENDING.value)
             ticket.status = TicketStatus.PENDING
@@ -169,7 +191,7 @@ def add_reply(session: Session, ticket: Ticket, author_user_id: int, text: str,
     if status_change is not None:
         hooks.run(hooks.STATUS_HOOKS, hooks.StatusContext(
             session, ticket, status_change[0], status_change[1], author_user_id, now))
-    if not internal:
+    if not internal and not live:
         from contactcenter.routing.engine import complete_for_ticket
 
         complete_for_ticket(session, ticket.id, now, _routing_policy(policy))

@@ -176,3 +176,15 @@ def test_resume_with_a_non_integer_cursor_is_an_error(agent_socket: Any, data: A
 def test_negative_cursor_requires_resync(agent_socket: Any) -> None:
     answer = agent_socket.emit("resume", {"cursor": -1}, namespace=NS, callback=True)
     assert answer["resync_required"] is True
+
+
+def test_a_foreign_origin_cannot_open_the_desk_socket(app: Any, client: Any, desk: Desk) -> None:
+    # The chat widget's sites pass Engine.IO's origin check; the desk stays same-origin.
+    login(client, "agent@example.test")
+    socketio = app.extensions["contactcenter"].socketio
+    evil = socketio.test_client(app, namespace=NS, flask_test_client=client,
+                                headers={"Origin": "https://evil.example"})
+    assert not evil.is_connected(NS)
+    same = socketio.test_client(app, namespace=NS, flask_test_client=client,
+                                headers={"Origin": "http://localhost"})
+    assert same.is_connected(NS)
