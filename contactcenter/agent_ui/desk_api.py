@@ -35,6 +35,7 @@ bp = Blueprint("desk_api", __name__, url_prefix="/desk/api")
 
 F = TypeVar("F", bound=Callable[..., Any])
 LOCALES = ("en", "ru")
+REPLY_CHANNELS = ("email", "sms", "whatsapp", "chat", "api", "form", "voice")
 
 
 def agent_required(permission: Permission = Permission.TICKET_VIEW) -> Callable[[F], F]:
@@ -238,6 +239,9 @@ def reply(user: User, number: int) -> Any:
     internal = data.get("internal", False)
     seen = data.get("last_seen_message_id", 0)
     force = data.get("force", False)
+    channel = data.get("channel") or None
+    if channel is not None and channel not in REPLY_CHANNELS:
+        raise ValueError(f"channel must be one of {', '.join(REPLY_CHANNELS)}")
     if not isinstance(text, str) or not isinstance(internal, bool) or \
             not isinstance(seen, int) or not isinstance(force, bool):
         raise ValueError("text (string), internal and force (booleans), "
@@ -253,7 +257,8 @@ def reply(user: User, number: int) -> Any:
             response.status_code = 409
             return response
     message = add_reply(sess, ticket, user.id, text, internal=internal,
-                        policy=load_policy(services().settings))
+                        policy=load_policy(services().settings), channel=channel,
+                        live=ticket.channel == "chat" and channel in (None, "chat"))
     ws.save_draft(sess, user.id, ticket.id, "", False)
     sess.commit()
     if not internal:

@@ -206,3 +206,19 @@ def test_merge_and_link_endpoints(client: Any, desk: Desk, session: Any, setting
     assert merged.status_code == 200
     data = client.get(f"/desk/api/tickets/{desk.mine.number}/workspace").get_json()
     assert "Second issue" in [m["subject"] for m in data["messages"]]
+
+
+def test_reply_on_another_channel_uses_the_customers_address(
+        client: Any, desk: Desk, agent: dict[str, str], session: Any) -> None:
+    url = f"/desk/api/tickets/{desk.mine.number}/reply"
+    answer = client.post(url, json={"text": "By mail", "channel": "email", "force": True},
+                         headers=agent)
+    assert answer.status_code == 201
+    assert answer.get_json()["channel"] == "email"
+    assert answer.get_json()["recipient"] == "olga@example.com"
+    # Olga has no phone number: an SMS reply is refused with a clear error.
+    refused = client.post(url, json={"text": "By SMS", "channel": "sms", "force": True},
+                          headers=agent)
+    assert refused.status_code == 400 and "no address for sms" in refused.get_json()["error"]
+    assert client.post(url, json={"text": "x", "channel": "pigeon"},
+                       headers=agent).status_code == 400

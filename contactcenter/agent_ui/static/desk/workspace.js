@@ -98,7 +98,7 @@ async function send(force) {
   box.hidden = true;
   try {
     await api("POST", `/desk/api/tickets/${state.number}/reply`, {
-      text, internal: $("reply-internal").checked,
+      text, internal: $("reply-internal").checked, channel: $("reply-channel").value || null,
       last_seen_message_id: state.composeBase ?? state.lastSeen, force });
     $("reply-text").value = "";
     state.composeBase = null;
@@ -145,6 +145,7 @@ export async function reload(keepDraft = true) {
     if (data.draft) $("draft-state").textContent = t("draft restored");
   }
   renderCustomer(data);
+  renderChannels(data.ticket, data.customer);
   loadCanned();
   loadAssist();
 }
@@ -220,6 +221,16 @@ function renderTimeline(messages) {
 
 function money(value, currency) {
   return value === null || value === undefined ? "•••" : `${value} ${currency || ""}`.trim();
+}
+
+// The channels a reply can take: the ticket's own, and those the customer has an address for.
+function renderChannels(ticket, customer) {
+  const kinds = new Set((customer.identities || []).map((i) => i.kind));
+  const options = [ticket.channel];
+  if (kinds.has("email") && !options.includes("email")) options.push("email");
+  if (kinds.has("phone") && !options.includes("sms")) options.push("sms");
+  const select = clear($("reply-channel"));
+  select.append(...options.map((c) => el("option", { value: c === ticket.channel ? "" : c }, c)));
 }
 
 function renderCustomer({ customer, history }) {
