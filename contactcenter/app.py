@@ -92,6 +92,9 @@ def build_job_context(settings: Settings, db: Database | None = None,
         queue = RqJobQueue(settings.redis_url)
         ctx.jobs = queue
         db.on_commit(lambda rows: dispatch_event_jobs(queue, rows))
+    from contactcenter.ops.metrics import count_events
+
+    db.on_commit(count_events)  # intake, routing and SLA counters of worker processes
     return ctx
 
 
@@ -167,4 +170,10 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
 
     init_api(app)
     init_ui(app)
+    from contactcenter.ops.web import bp as ops_bp
+
+    app.register_blueprint(ops_bp)
+    from contactcenter.channels.chat.sockets import init_app as init_chat
+
+    init_chat(app)
     return app

@@ -528,8 +528,11 @@ def _add_package_commands() -> None:
 
     from contactcenter.reports.cli import staffing
 
-    for command in (sla_cli, kb_cli, sales_cli, staffing):
+    from contactcenter.ops.cli import COMMANDS as ops_commands
+
+    for command in (sla_cli, kb_cli, sales_cli, staffing, *ops_commands):
         main.add_command(command)
+    main.add_command(__import__("contactcenter.channels.forms.cli", fromlist=["cli"]).cli)
 
 
 _add_package_commands()

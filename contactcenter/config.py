@@ -117,17 +117,125 @@ class Settings:
     routing_presence_grace_seconds: int = 60
     routing_decline_cooldown_seconds: int = 300
     # --- sla (contactcenter/sla) ---
+    sla_entitled_priority: str = "high"
+    sla_entitlement_queue: str = ""
+    sla_on_warning: str = ""
+    sla_on_breach: str = "raise_priority"
+    sla_notify_emails: str = ""
+    sla_email_on_breach: bool = True
+    sla_contract_alert_days: str = "30,7,1"
+    sla_allowance_alert_percent: int = 80
+    sla_sweep_batch: int = 500
     # --- end sla ---
     # --- knowledge (contactcenter/knowledge) ---
+    kb_index_dir: str = ""
+    kb_review_required: bool = True
+    kb_stale_days: int = 180
+    kb_suggestion_limit: int = 5
     # --- end knowledge ---
     # --- sales (contactcenter/sales) ---
+    sales_value_windows_days: str = "90,365"
+    sales_tier_shares: str = "80,95"
+    sales_ltv_retention_percent: int = 80
+    sales_ltv_discount_percent: int = 10
+    sales_offer_limit: int = 3
+    sales_decline_cooldown_days: int = 30
+    sales_renewal_before_days: int = 30
+    sales_renewal_after_days: int = 60
+    sales_exclude_open_complaint: bool = True
+    sales_exclude_breached_sla: bool = True
+    sales_complaint_keywords: str = "complaint,complain,refund"
+    sales_complaint_priorities: str = "urgent"
+    sales_prior_acceptance_percent: int = 10
+    sales_renewal_prior_percent: int = 40
+    sales_prior_strength: int = 20
+    sales_renewal_margin_percent: int = 30
+    sales_impression_reuse_minutes: int = 60
+    sales_rule_min_support: str = "0.01"
+    sales_rule_min_confidence: str = "0.1"
+    sales_rule_min_lift: str = "1.2"
+    sales_rule_min_count: int = 5
+    sales_rule_max_proposed: int = 200
     # --- end sales ---
     # --- phone (contactcenter/channels/phone) ---
+    twilio_api_base_url: str = ""
+    twilio_api_timeout_seconds: int = 10
+    twilio_api_key_sid: str = ""
+    twilio_api_key_secret: str = ""
+    twilio_twiml_app_sid: str = ""
+    twilio_caller_id: str = ""
+    twilio_sms_from: str = ""
+    twilio_whatsapp_from: str = ""
+    twilio_media_hosts: str = "api.twilio.com,media.twiliocdn.com,mms.twiliocdn.com"
+    twilio_media_max_bytes: int = 5 * 1024 * 1024
+    twilio_ivr_menu: str = ""
+    twilio_voice_queue: str = ""
+    twilio_business_hours: str = ""
+    twilio_timezone: str = "UTC"
+    twilio_hold_music_url: str = ""
+    twilio_announce_seconds: int = 30
+    twilio_max_wait_seconds: int = 900
+    twilio_fast_track_tiers: str = "A"
+    twilio_voicemail_max_seconds: int = 120
+    twilio_agent_ring_seconds: int = 20
+    twilio_record_calls: bool = False
+    twilio_sms_max_chars: int = 1600
+    twilio_sms_help_text: str = ""
     # --- end phone ---
     # --- chat and forms (contactcenter/channels/chat, forms) ---
+    chat_allowed_origins: str = ""
+    chat_identity_secret: str = ""
+    chat_queue: str = "chat"
+    chat_hours: str = ""
+    chat_timezone: str = "UTC"
+    chat_prechat_fields: str = "name,email,topic"
+    chat_topics: str = "General,Billing,Technical"
+    chat_inactivity_minutes: int = 15
+    chat_inactivity_warning_minutes: int = 2
+    chat_waiting_minutes: int = 10
+    chat_messages_per_minute: int = 30
+    chat_address_messages_per_minute: int = 600
+    chat_connections_per_address: int = 100
+    chat_upload_max_bytes: int = 5 * 1024 * 1024
+    chat_uploads_per_hour: int = 20
+    chat_upload_types: str = ("image/png,image/jpeg,image/gif,image/webp,application/pdf,"
+                              "text/plain")
+    forms_file: str = ""
+    forms_posts_per_hour: int = 20
+    forms_attachment_max_bytes: int = 10 * 1024 * 1024
+    forms_attachment_types: str = ("image/png,image/jpeg,image/gif,image/webp,"
+                                   "application/pdf,text/plain")
+    forms_trusted_proxies: str = ""
     # --- end chat and forms ---
     # --- reports (contactcenter/reports) ---
+    reports_service_level_percent: int = 80
+    reports_service_level_targets: str = ""
+    reports_sl_red_margin_percent: int = 10
+    reports_wait_amber_seconds: int = 60
+    reports_wait_red_seconds: int = 180
+    reports_abandon_amber_percent: int = 5
+    reports_abandon_red_percent: int = 10
+    reports_risk_window_minutes: int = 60
+    reports_contract_lapse_days: int = 14
+    csat_enabled: bool = True
+    csat_survey_valid_days: int = 14
     # --- end reports ---
+    # --- field (contactcenter/field) ---
+    field_onsite_commitments: str = "Enterprise=240,Premium=480,Standard=960"
+    field_default_onsite_minutes: int = 0
+    field_warning_minutes: int = 60
+    field_slot_minutes: int = 120
+    field_slot_count: int = 6
+    field_offer_valid_days: int = 7
+    field_survey_valid_days: int = 14
+    field_photo_max_bytes: int = 5 * 1024 * 1024
+    field_photo_types: str = "image/jpeg,image/png,image/webp"
+    # --- end field ---
+    # --- ops (contactcenter/ops) ---
+    log_format: str = "text"
+    metrics_enabled: bool = True
+    metrics_allowed_ips: str = "127.0.0.1/32,::1/128"
+    # --- end ops ---
     testing: bool = False
     demo: bool = False
     extra_warnings: tuple[str, ...] = field(default=(), compare=False)

@@ -206,6 +206,7 @@ def import_models() -> None:
     from contactcenter.channels.forms import models as _forms  # noqa: F401
     from contactcenter.channels.phone import models as _phone  # noqa: F401
     from contactcenter.customers import models as _customers  # noqa: F401
+    from contactcenter.field import models as _field  # noqa: F401
     from contactcenter.knowledge import models as _knowledge  # noqa: F401
     from contactcenter.reports import models as _reports  # noqa: F401
     from contactcenter.routing import models as _routing  # noqa: F401

@@ -460,18 +460,30 @@ def load_demo(db: Database, settings: Settings) -> str:
     with db.session() as session:
         if session.scalar(select(User.id).limit(1)) is not None:
             return ""
+        from contactcenter.knowledge.demo import seed_demo as seed_articles
+        from contactcenter.sales.demo import seed_demo as seed_offers
+        from contactcenter.sla.demo import seed_demo as seed_sla
+
         people = _customers(session, rng, now)
         expiring, lapsed = _sales(session, rng, people, now)
+        # Catalogue, offer rules and value tiers, then SLA calendars and policies, before the
+        # tickets arrive: intake then sets their deadlines and routing their priority.
+        seed_offers(session, [p.customer for p in people])
+        seed_sla(session)
         inboxes, members = _staff(session)
         statuses = _tickets(session, settings, rng, people, inboxes, members, now)
         _canned(session)
         session.commit()
-    several = sum(1 for p in people if len(p.customer.identities) > 1)
+        several = sum(1 for p in people if len(p.customer.identities) > 1)
+        # Last: it commits and indexes the articles itself.
+        articles = seed_articles(session, settings)
     shown = ", ".join(f"{count} {name}" for name, count in statuses.most_common())
     return (f"Loaded the demo data set: {len(people)} customers ({several} with more than one "
             f"address) in 2 organisations, {len(PRODUCTS)} products with {PURCHASES} purchases "
             f"over two years, {CONTRACTS} service contracts ({expiring} expiring within 30 days, "
             f"{lapsed} lapsed), {len(QUEUES)} queues with {len(INBOXES)} inboxes on "
             f"{len(CHANNEL_WEIGHTS)} channels, {len(AGENTS)} agents plus an admin, a supervisor "
-            f"and a knowledge editor, and {TICKETS} tickets ({shown}). Every demo user's "
+            f"and a knowledge editor, {len(articles)} knowledge articles in English and "
+            f"Russian, SLA calendars and policies, and {TICKETS} tickets ({shown}). "
+            f"Every demo user's "
             f"password is {DEMO_PASSWORD}.")

@@ -47,12 +47,48 @@ EVENT_TYPES = frozenset(
         "offer.withdrawn",
         "agent.presence_changed",
         "autoreply.paused",
+        "note.mentioned",
         # sla
+        "sla.warning",
+        "sla.breached",
+        "sla.escalated",
+        "contract.expiring",
+        "contract.expired",
+        "contract.allowance_low",
         # knowledge
+        "kb.article_saved",
+        "kb.article_published",
+        "kb.article_unpublished",
+        "kb.article_used",
+        "kb.resolution_recorded",
+        "kb.suggestions_ready",
         # sales
+        "sales.offer_outcome",
+        "sales.values_recomputed",
+        "sales.rules_mined",
         # phone
+        "call.updated",
+        "call.ended",
+        "media.fetched",
         # chat and forms
+        "chat.started",
+        "chat.message",
+        "chat.agent_joined",
+        "chat.read",
+        "chat.transferred",
+        "chat.ended",
+        "chat.warning",
+        "form.submitted",
         # reports
+        "csat.answered",
+        # field
+        "field.visit_created",
+        "field.visit_assigned",
+        "field.visit_updated",
+        "field.visit_warning",
+        "field.visit_breached",
+        "field.slot_confirmed",
+        "field.survey_answered",
     }
 )
 

@@ -132,6 +132,7 @@ def load_hooks() -> None:
     from contactcenter.sla import hooks as _sla  # noqa: F401
     from contactcenter.sales import hooks as _sales  # noqa: F401
     from contactcenter.knowledge import hooks as _knowledge  # noqa: F401
+    from contactcenter.field import hooks as _field  # noqa: F401
 
     _loaded = True
 

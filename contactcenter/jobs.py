@@ -111,6 +111,7 @@ def load_jobs() -> None:
     from contactcenter.channels.chat import jobs as _chat_jobs  # noqa: F401
     from contactcenter.channels.email import jobs as _email_jobs  # noqa: F401
     from contactcenter.channels.phone import jobs as _phone_jobs  # noqa: F401
+    from contactcenter.field import jobs as _field_jobs  # noqa: F401
     from contactcenter.knowledge import jobs as _knowledge_jobs  # noqa: F401
     from contactcenter.reports import jobs as _reports_jobs  # noqa: F401
     from contactcenter.routing import jobs as _routing_jobs  # noqa: F401
@@ -181,6 +182,7 @@ class InlineJobQueue:
         except Exception as exc:
             # The sweeps redo the work; record it so that it is visible.
             log.exception("job %s%r failed", name, args)
+            __import__("contactcenter.ops.metrics", fromlist=["job_failed"]).job_failed(name)
             self.failures.append((name, f"{type(exc).__name__}: {exc}"))
         finally:
             if key is not None:
@@ -244,7 +246,11 @@ def worker_context() -> JobContext:
 
 def rq_entry(name: str, args: list[Any]) -> Any:
     """The function RQ runs: look the job up by name and run it in the worker's context."""
-    return run_registered(worker_context(), name, tuple(args))
+    try:
+        return run_registered(worker_context(), name, tuple(args))
+    except Exception:  # counted (ops metrics), then RQ retries or records it as failed
+        __import__("contactcenter.ops.metrics", fromlist=["job_failed"]).job_failed(name)
+        raise
 
 
 def rq_job_id(key: str) -> str:

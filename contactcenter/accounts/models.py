@@ -17,6 +17,7 @@ class Role(StrEnum):
     AGENT = "agent"
     SUPERVISOR = "supervisor"
     KNOWLEDGE_EDITOR = "knowledge_editor"
+    TECHNICIAN = "technician"
     ADMIN = "admin"
 
 

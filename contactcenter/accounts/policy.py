@@ -31,6 +31,8 @@ class Permission(StrEnum):
     KB_EDIT = "kb.edit"
     SUPERVISE = "supervise"
     USER_ADMIN = "user.admin"
+    FIELD_WORK = "field.work"
+    FIELD_DISPATCH = "field.dispatch"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -40,8 +42,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
                                 Permission.TICKET_REPLY, Permission.TICKET_ASSIGN,
                                 Permission.CUSTOMER_VIEW, Permission.CUSTOMER_MERGE,
                                 Permission.FINANCIAL_VIEW, Permission.RAW_REPLAY,
-                                Permission.SUPERVISE}),
+                                Permission.SUPERVISE, Permission.FIELD_DISPATCH}),
     Role.KNOWLEDGE_EDITOR: frozenset({Permission.KB_EDIT}),
+    # A technician sees their own visits and what those need, nothing else.
+    Role.TECHNICIAN: frozenset({Permission.FIELD_WORK}),
     Role.ADMIN: frozenset(Permission),
 }
 

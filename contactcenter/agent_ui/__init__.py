@@ -9,6 +9,7 @@ def init_app(app: Flask) -> None:
     """Register the sign-in pages, the desktop, vendor files and the socket namespace."""
     from contactcenter.agent_ui import (
         chat,
+        field,
         forms,
         knowledge,
         phone,
@@ -28,6 +29,6 @@ def init_app(app: Flask) -> None:
     # The desk API checks the CSRF header itself (api.auth.current_user) and answers in JSON.
     csrf.exempt(desk_api)
     app.register_blueprint(desk_api)
-    for module in (sla, knowledge, sales, phone, chat, forms, supervisor):
+    for module in (sla, knowledge, sales, phone, chat, forms, supervisor, field):
         app.register_blueprint(module.bp)
     sockets.init_app(app)

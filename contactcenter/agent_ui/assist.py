@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contactcenter.accounts.models import User
+from contactcenter.config import Settings
 from contactcenter.customers.models import Contract
 from contactcenter.tickets.models import Ticket
 
@@ -60,11 +61,11 @@ def sla_panel(session: Session, ticket: Ticket) -> dict[str, Any]:
     return _panel("sla", build)
 
 
-def knowledge_panel(session: Session, ticket: Ticket) -> dict[str, Any]:
-    """Cached knowledge suggestions for the ticket."""
+def knowledge_panel(session: Session, ticket: Ticket, settings: Settings) -> dict[str, Any]:
+    """Cached knowledge suggestions for the ticket (computed by a job when a message arrives)."""
     from contactcenter.knowledge import service as kb
 
-    return _panel("knowledge", lambda: kb.suggestions_for_ticket(session, ticket.id))
+    return _panel("knowledge", lambda: kb.suggestions_for_ticket(session, ticket.id, settings))
 
 
 def offers_panel(session: Session, ticket: Ticket, user: User) -> dict[str, Any]:
@@ -98,8 +99,9 @@ def contract_line(session: Session, customer_id: int, today: dt.date) -> str:
     return f"{contract.level}: {state}"
 
 
-def assist(session: Session, ticket: Ticket, user: User) -> dict[str, Any]:
+def assist(session: Session, ticket: Ticket, user: User, settings: Settings) -> dict[str, Any]:
     """Every assist panel for one ticket."""
-    return {"sla": sla_panel(session, ticket), "knowledge": knowledge_panel(session, ticket),
+    return {"sla": sla_panel(session, ticket),
+            "knowledge": knowledge_panel(session, ticket, settings),
             "offers": offers_panel(session, ticket, user),
             "value": value_panel(session, ticket, user)}

@@ -169,6 +169,7 @@ def workspace(user: User, number: int) -> Any:
         "queues": [{"id": q.id, "slug": q.slug, "name": q.name}
                    for q in sess.scalars(select(Queue).order_by(Queue.name))],
         "can_assign": can(user, Permission.TICKET_ASSIGN),
+        "can_merge_customers": can(user, Permission.CUSTOMER_MERGE),
         "me": {"id": user.id, "name": user.name},
     }
     sess.commit()  # the audit record of an unmasked customer view
@@ -182,7 +183,7 @@ def assist(user: User, number: int) -> Any:
     if ticket is None:
         return error(404, "not found")
     sess = db_session()
-    data = assist_panels.assist(sess, ticket, user)
+    data = assist_panels.assist(sess, ticket, user, services().settings)
     sess.commit()  # impressions and audit records the panels wrote
     return jsonify(data)
 
@@ -260,6 +261,8 @@ def reply(user: User, number: int) -> Any:
                         policy=load_policy(services().settings), channel=channel,
                         live=ticket.channel == "chat" and channel in (None, "chat"))
     ws.save_draft(sess, user.id, ticket.id, "", False)
+    if internal:
+        ws.notify_mentions(sess, ticket, message, user)
     sess.commit()
     if not internal:
         services().jobs.enqueue("outbox.deliver", message.id, key=f"deliver:{message.id}")

@@ -28,6 +28,8 @@ JS_STRINGS = (
     "Contracts", "Purchases", "Canned response…", "unavailable", "met", "paused",
     "No suggestions yet.", "Insert answer", "Insert link", "Nothing to offer.",
     "Recorded: {outcome}", "accepted", "declined", "not_relevant",
+    "{name} mentioned you on #{number}", "Merge which customer (id) into {name}?",
+    "Merge a duplicate…",
 )
 
 

@@ -88,7 +88,17 @@ def desk() -> Any:
     return render_template("desk.html", user=user, tickets=tickets,
                            cursor=last_event_id(sess), locale=user.locale or "en",
                            strings=js_strings(), can_supervise=can(user, Permission.SUPERVISE),
-                           can_edit_kb=can(user, Permission.KB_EDIT))
+                           can_edit_kb=can(user, Permission.KB_EDIT),
+                           softphone=_softphone_configured())
+
+
+def _softphone_configured() -> bool:
+    """Whether the browser softphone can get a token (else calls ring the agent's phone)."""
+    from contactcenter.app import services
+
+    settings = services().settings
+    return bool(settings.twilio_account_sid and settings.twilio_api_key_sid
+                and settings.twilio_api_key_secret)
 
 
 @bp.get("/vendor/<path:name>")

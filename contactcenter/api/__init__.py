@@ -12,12 +12,13 @@ def package_apis() -> tuple[Any, ...]:
     """The capability packages' API modules: each has ``bp``, ``OPENAPI_PATHS``, ``OPENAPI_SCHEMAS``."""
     from contactcenter.channels.chat import api as chat_api
     from contactcenter.channels.phone import api as phone_api
+    from contactcenter.field import api as field_api
     from contactcenter.knowledge import api as knowledge_api
     from contactcenter.reports import api as reports_api
     from contactcenter.sales import api as sales_api
     from contactcenter.sla import api as sla_api
 
-    return (sla_api, knowledge_api, sales_api, phone_api, chat_api, reports_api)
+    return (sla_api, knowledge_api, sales_api, phone_api, chat_api, reports_api, field_api)
 
 
 def init_app(app: Flask) -> None:

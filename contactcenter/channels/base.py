@@ -213,4 +213,7 @@ def load_builtin_adapters() -> ChannelRegistry:
 
     _api.register(registry)
     _email.register(registry)
+    __import__("contactcenter.channels.chat.adapter", fromlist=["register"]).register(registry)
+    __import__("contactcenter.channels.forms.adapter", fromlist=["register"]).register(registry)
+    __import__("contactcenter.channels.phone.adapter", fromlist=["register"]).register(registry)
     return registry

@@ -332,8 +332,78 @@ def apply_purchase(session: Session, record: Record) -> Outcome:
     return "updated" if _set(purchase, fields) else "unchanged"
 
 
+def _contract_sla_fields(session: Session, row: Row) -> dict[str, Any]:
+    """The optional SLA columns of a contract row (contactcenter/sla): all may be blank.
+
+    ``calendar`` and ``sla_policy`` are names, ``account_owner`` a user's e-mail,
+    ``allowance_kind`` is ``incidents`` or ``hours``, ``renewal_state`` one of
+    none, pending, renewed, declined, cancelled.
+    """
+    from contactcenter.accounts.models import User
+    from contactcenter.sla.models import SlaCalendar, SlaPolicy
+
+    fields: dict[str, Any] = {}
+    for column, model, attr, key in (("calendar", SlaCalendar, SlaCalendar.name, "calendar_id"),
+                                     ("sla_policy", SlaPolicy, SlaPolicy.name, "sla_policy_id"),
+                                     ("account_owner", User, User.email, "account_owner_id")):
+        value = row.text(column, 254)
+        if value is not None:
+            found = session.scalar(select(model.id).where(  # type: ignore[attr-defined]
+                func.lower(attr) == value.lower()))
+            if found is None:
+                raise RowProblem(f"no {column.replace('_', ' ')} {value!r}")
+            fields[key] = found
+    kind = row.text("allowance_kind", 16)
+    if kind is not None and kind.lower() not in ("incidents", "hours"):
+        raise RowProblem(f"allowance_kind must be incidents or hours, got {kind!r}")
+    fields["allowance_kind"] = kind.lower() if kind else None
+    fields["allowance_amount"] = row.decimal("allowance_amount", minimum=Decimal(0),
+                                             maximum=Decimal("99999999.99"))
+    fields["allowance_used"] = row.decimal("allowance_used", minimum=Decimal(0),
+                                           maximum=Decimal("99999999.99"))
+    renewal = row.text("renewal_state", 16)
+    if renewal is not None and renewal.lower() not in ("none", "pending", "renewed", "declined",
+                                                        "cancelled"):
+        raise RowProblem(f"unknown renewal_state {renewal!r}")
+    fields["renewal_state"] = renewal.lower() if renewal else None
+    return fields
+
+
+def _contract_products(session: Session, contract: Contract, row: Row) -> bool:
+    """Set the covered products from a ``products`` column of SKUs; return whether it changed."""
+    from sqlalchemy import delete, insert
+
+    from contactcenter.sla.models import contract_products
+
+    skus = row.many("products")
+    if not skus:
+        return False
+    ids = set()
+    for sku in skus[:100]:
+        product_id = session.scalar(select(Product.id).where(Product.sku == sku))
+        if product_id is None:
+            raise RowProblem(f"no product with sku {sku!r}")
+        ids.add(product_id)
+    session.flush()
+    current = set(session.scalars(select(contract_products.c.product_id).where(
+        contract_products.c.contract_id == contract.id)))
+    if current == ids:
+        return False
+    session.execute(delete(contract_products).where(
+        contract_products.c.contract_id == contract.id))
+    session.execute(insert(contract_products), [{"contract_id": contract.id, "product_id": p}
+                                                for p in sorted(ids)])
+    return True
+
+
 def apply_contract(session: Session, record: Record) -> Outcome:
-    """Create or update a service contract by ``external_id``."""
+    """Create or update a service contract by ``external_id``.
+
+    It belongs to ``customer_external_id`` or, for a whole company, to
+    ``organisation_external_id`` (one of the two is required). The SLA columns
+    are optional (see ``_contract_sla_fields``), and ``products`` lists the
+    covered products' SKUs.
+    """
     row = Row(record)
     external_id = row.text("external_id", 100, required=True)
     level = row.text("level", 50, required=True)
@@ -347,16 +417,29 @@ def apply_contract(session: Session, record: Record) -> Outcome:
         "response_minutes": row.integer("response_minutes", minimum=1, maximum=525_600),
         "value": row.decimal("value", minimum=Decimal(0)), "currency": row.currency(),
     }
-    customer = _customer(session, row)
+    org_external_id = row.text("organisation_external_id", 100)
+    if org_external_id is not None and row.text("customer_external_id", 100) is None:
+        org = session.scalar(select(Organisation).where(
+            Organisation.external_id == org_external_id))
+        if org is None:
+            raise RowProblem(f"no organisation with external id {org_external_id!r}")
+        fields["organisation_id"] = org.id
+    else:
+        customer = _customer(session, row)
+        fields["customer_id"] = customer.id
     product = _product(session, row, required=False)
-    fields["customer_id"] = customer.id
     fields["product_id"] = product.id if product else None
+    fields.update(_contract_sla_fields(session, row))
     contract = session.scalar(select(Contract).where(Contract.external_id == external_id))
     if contract is None:
-        session.add(Contract(external_id=external_id,
-                             **{k: v for k, v in fields.items() if v is not None}))
+        contract = Contract(external_id=external_id,
+                            **{k: v for k, v in fields.items() if v is not None})
+        session.add(contract)
+        session.flush()
+        _contract_products(session, contract, row)
         return "created"
-    return "updated" if _set(contract, fields) else "unchanged"
+    changed = _set(contract, fields)
+    return "updated" if _contract_products(session, contract, row) or changed else "unchanged"
 
 
 @dataclass(frozen=True)
@@ -379,9 +462,14 @@ KINDS: dict[str, KindSpec] = {
         KindSpec("purchases", ("external_id", "customer_external_id", "sku", "quantity",
                                "amount", "currency", "purchased_at"),
                  ("external_id", "customer_external_id", "sku", "purchased_at"), apply_purchase),
+        # The SLA columns come last so that header-less files keep their documented order;
+        # a row names customer_external_id or organisation_external_id (checked per row).
         KindSpec("contracts", ("external_id", "customer_external_id", "level", "starts_on",
-                               "ends_on", "response_minutes", "value", "currency", "sku"),
-                 ("external_id", "customer_external_id", "level", "starts_on", "ends_on"),
+                               "ends_on", "response_minutes", "value", "currency", "sku",
+                               "organisation_external_id", "calendar", "sla_policy",
+                               "allowance_kind", "allowance_amount", "allowance_used",
+                               "renewal_state", "account_owner", "products"),
+                 ("external_id", "level", "starts_on", "ends_on"),
                  apply_contract),
     )
 }

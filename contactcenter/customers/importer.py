@@ -120,6 +120,11 @@ def import_file(db: Database, kind: str, path: Path, progress: bool = True) -> I
             except _StopReading as stop:
                 result.add_error(stop.line, str(stop))
             session.commit()
+    if result.created or result.updated:
+        # Purchases, contracts and customers change customer value and tiers (issue 7).
+        from contactcenter.customers.value import recompute_after_import
+
+        recompute_after_import(db, kind)
     return result
 
 

@@ -7,7 +7,16 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from contactcenter.db import Base, TimestampMixin, utcnow
@@ -54,6 +63,16 @@ class Customer(TimestampMixin, Base):
     lifetime_value: Mapped[Decimal | None] = mapped_column(MONEY)
     balance: Mapped[Decimal | None] = mapped_column(MONEY)
     notes: Mapped[str] = mapped_column(Text, default="")
+    # Customer value (contactcenter/customers/value.py): recomputed by the job
+    # ``sales.recompute_values`` after imports and nightly; windows are settings.
+    marketing_opt_out: Mapped[bool] = mapped_column(default=False)
+    revenue_short: Mapped[Decimal | None] = mapped_column(MONEY)
+    revenue_long: Mapped[Decimal | None] = mapped_column(MONEY)
+    revenue_total: Mapped[Decimal | None] = mapped_column(MONEY)
+    purchase_frequency: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    last_purchase_at: Mapped[dt.datetime | None]
+    value_reason: Mapped[str] = mapped_column(String(300), default="")
+    value_computed_at: Mapped[dt.datetime | None]
 
     organisation: Mapped[Organisation | None] = relationship(back_populates="customers")
     identities: Mapped[list[CustomerIdentity]] = relationship(
@@ -95,6 +114,12 @@ class Product(TimestampMixin, Base):
     price: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
     margin: Mapped[Decimal | None] = mapped_column(Numeric(6, 4))
     currency: Mapped[str] = mapped_column(String(3), default="USD")
+    # Offers (contactcenter/sales): plans of one family are ranked, so a customer who owns
+    # a higher plan is never offered a lower one; unsellable products are never offered.
+    sellable: Mapped[bool] = mapped_column(default=True)
+    plan_family: Mapped[str | None] = mapped_column(String(64))
+    plan_rank: Mapped[int | None]
+    pitch: Mapped[str] = mapped_column(String(300), default="")
 
 
 class Purchase(TimestampMixin, Base):
@@ -116,13 +141,25 @@ class Purchase(TimestampMixin, Base):
 
 
 class Contract(TimestampMixin, Base):
-    """A service contract: coverage level, response commitment, term and value."""
+    """A service contract: coverage level, response commitment, term and value.
+
+    It belongs to a customer or to a whole organisation (at least one is set).
+    SLA columns (contactcenter/sla): the coverage calendar, the SLA policy its
+    response commitment selects, an allowance of incidents or hours with what
+    tickets used of it, the renewal state and the account owner alerted before
+    it lapses. Covered products are in ``contract_products`` (sla/models.py).
+    """
 
     __tablename__ = "contracts"
+    __table_args__ = (
+        CheckConstraint("customer_id IS NOT NULL OR organisation_id IS NOT NULL", name="owner"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     external_id: Mapped[str] = mapped_column(String(100), unique=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
     product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
     level: Mapped[str] = mapped_column(String(50))
     starts_on: Mapped[dt.date]
@@ -130,6 +167,16 @@ class Contract(TimestampMixin, Base):
     response_minutes: Mapped[int | None]
     value: Mapped[Decimal | None] = mapped_column(MONEY)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
+    calendar_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sla_calendars.id", ondelete="SET NULL"))
+    sla_policy_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sla_policies.id", ondelete="SET NULL"))
+    allowance_kind: Mapped[str | None] = mapped_column(String(16))  # incidents | hours
+    allowance_amount: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    allowance_used: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0"))
+    renewal_state: Mapped[str] = mapped_column(String(16), default="none")
+    account_owner_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"))
 
     def status_on(self, day: dt.date, expiring_days: int = 30) -> str:
         """Return ``pending``, ``active``, ``expiring`` or ``lapsed`` on a given day."""

@@ -42,6 +42,8 @@ def serialize_customer_brief(customer: Customer) -> dict[str, Any]:
         "organisation": ({"id": customer.organisation.id, "name": customer.organisation.name}
                          if customer.organisation else None),
         "value_tier": customer.value_tier,
+        # The tier's one-line reason never holds an amount (customers/value.py).
+        "value_reason": customer.value_reason,
         "identities": serialize_identity_list(customer),
     }
 
@@ -78,6 +80,9 @@ def serialize_customer(session: Session, customer: Customer, user: User, *,
         "masked": not unmasked,
         "lifetime_value": _money(customer.lifetime_value) if unmasked else MASK,
         "balance": _money(customer.balance) if unmasked else MASK,
+        "revenue_short": _money(customer.revenue_short) if unmasked else MASK,
+        "revenue_long": _money(customer.revenue_long) if unmasked else MASK,
+        "marketing_opt_out": customer.marketing_opt_out,
         "purchases": [serialize_purchase(p, unmasked) for p in purchases],
         "contracts": [serialize_contract(c, unmasked) for c in contracts],
     })

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, true
+from sqlalchemy import and_, or_, select, true
 from sqlalchemy.orm import Session
 
 from contactcenter.customers.models import Contract, Customer
@@ -62,9 +62,14 @@ def _customer_value(session: Session, customer_id: int | None, today: dt.date
     """The customer's tier and lifetime value and their best active contract, in one query."""
     if customer_id is None:
         return None, None, None, None
+    # The customer's own contracts and their organisation's count alike.
+    organisation = select(Customer.organisation_id).where(
+        Customer.id == customer_id).scalar_subquery()
     contract = (select(Contract.level, Contract.response_minutes)
-                .where(Contract.customer_id == customer_id, Contract.starts_on <= today,
-                       Contract.ends_on >= today)
+                .where(or_(Contract.customer_id == customer_id,
+                           and_(Contract.organisation_id.is_not(None),
+                                Contract.organisation_id == organisation)),
+                       Contract.starts_on <= today, Contract.ends_on >= today)
                 .order_by(Contract.response_minutes.asc().nulls_last(), Contract.id).limit(1)
                 .subquery())
     row = session.execute(

@@ -91,7 +91,10 @@ def change_status(session: Session, ticket: Ticket, status: str, actor_user_id: 
     hooks.run(hooks.STATUS_HOOKS,
               hooks.StatusContext(session, ticket, old.value, new.value, actor_user_id, now))
     if new in (TicketStatus.NEW, TicketStatus.OPEN):
-        enqueue_ticket(session, ticket, now, _routing_policy(policy))
+        from contactcenter.sla.service import earliest_due
+
+        enqueue_ticket(session, ticket, now, _routing_policy(policy),
+                       due_at=earliest_due(session, ticket.id))
     else:
         complete_for_ticket(session, ticket.id, now, _routing_policy(policy))
     return ticket

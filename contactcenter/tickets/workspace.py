@@ -308,6 +308,38 @@ def replies_since(session: Session, ticket_id: int, after_message_id: int,
         .order_by(Message.id)))
 
 
+MENTION = re.compile(r"(?<![\w.])@([\w][\w.\-]{0,63})", re.UNICODE)
+
+
+def mentioned_users(session: Session, text: str) -> list[User]:
+    """Users named in a note as ``@local-part`` of their email or ``@FirstLast`` (no spaces)."""
+    handles = {h.lower().rstrip(".") for h in MENTION.findall(text)}
+    if not handles:
+        return []
+    found = []
+    for user in session.scalars(select(User).where(User.is_active.is_(True))):
+        keys = {user.email.split("@", 1)[0].lower(), user.name.replace(" ", "").lower()}
+        if keys & handles:
+            found.append(user)
+    return found
+
+
+def notify_mentions(session: Session, ticket: Ticket, message: Message, author: User) -> list[int]:
+    """Tell each user mentioned in an internal note who may see the ticket; return their ids."""
+    from contactcenter.accounts.policy import can_view_ticket
+
+    told = []
+    for user in mentioned_users(session, message.text):
+        if user.id == author.id or not can_view_ticket(session, user, ticket):
+            continue
+        record_event(session, "note.mentioned",
+                     {"ticket_id": ticket.id, "number": ticket.number, "subject": ticket.subject,
+                      "message_id": message.id, "by": author.id, "by_name": author.name,
+                      "user_id": user.id}, [f"agent:{user.id}"])
+        told.append(user.id)
+    return told
+
+
 PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\.([a-z_]+)\s*\}\}")
 
 

@@ -215,7 +215,8 @@ def test_reply_creates_outbound_message_and_enqueues_delivery(client: Any, world
     assert data["delivery_state"] == DeliveryState.PENDING
     assert data["author_user_id"] == world.agent.id
     assert data["recipient"] == "olga@example.com"
-    assert jobs.history[before:] == [("outbox.deliver", (data["id"],))]
+    assert [j for j in jobs.history[before:] if j[0] == "outbox.deliver"] == \
+        [("outbox.deliver", (data["id"],))]
     assert not jobs.failures
     # The synchronous queue delivered it through the api channel already.
     session.expire_all()
@@ -236,7 +237,7 @@ def test_internal_note_is_not_enqueued(client: Any, world: World, jobs: Any) -> 
     data = response.get_json()
     assert data["direction"] == "note"
     assert data["delivery_state"] == DeliveryState.NONE
-    assert jobs.history[before:] == []
+    assert [j for j in jobs.history[before:] if j[0] == "outbox.deliver"] == []
     ticket = client.get(f"/api/v1/tickets/{world.mine.number}",
                         headers=world.headers("agent")).get_json()
     assert ticket["status"] == "new"
@@ -262,7 +263,7 @@ def test_reply_body_is_validated(client: Any, world: World, body: Any, jobs: Any
                            headers=world.headers("agent"))
     assert response.status_code == 400
     assert set(response.get_json()) == {"error"}
-    assert jobs.history[before:] == []
+    assert [j for j in jobs.history[before:] if j[0] == "outbox.deliver"] == []
 
 
 def test_reply_not_json_is_400(client: Any, world: World) -> None:

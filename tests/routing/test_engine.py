@@ -399,3 +399,27 @@ def test_set_capacity_and_teams_rematch(session: Any) -> None:
     assert item.state == ItemState.WAITING  # tier2 only for a minute
     engine.set_team(session, agent.id, "tier2", later(2), policy)
     assert item.agent_id == agent.id
+
+
+def test_an_organisations_contract_raises_its_members_priority(session: Any,
+                                                              policy: RoutingPolicy) -> None:
+    import datetime as _dt
+
+    from contactcenter.customers.models import Contract, Organisation
+    from tests.factories import make_customer
+
+    queue = make_queue(session, "org-contracts")
+    org = Organisation(name="Acme")
+    session.add(org)
+    session.flush()
+    member = make_customer(session, "Member of Acme", organisation=org)
+    outsider = make_customer(session, "Outsider")
+    session.add(Contract(external_id="org-gold", organisation_id=org.id, level="gold",
+                         starts_on=_dt.date(2020, 1, 1), ends_on=_dt.date(2099, 1, 1)))
+    session.flush()
+    covered = engine.enqueue_item(session, kind="ticket", channel="email", queue_id=queue.id,
+                                  now=T0, policy=policy, customer_id=member.id).item
+    plain = engine.enqueue_item(session, kind="ticket", channel="email", queue_id=queue.id,
+                                now=T0, policy=policy, customer_id=outsider.id).item
+    assert covered.contract_level == "gold" and plain.contract_level is None
+    assert covered.priority > plain.priority

@@ -217,3 +217,20 @@ def test_customer_history_lists_every_channel_newest_first(session: Any, setting
     assert ws.customer_history(session, first.customer_id, world["agent"],
                                exclude_ticket_id=second.id)[0]["number"] == first.number
     assert session.scalar(select(Message.id).limit(1)) is not None
+
+
+def test_mentions_in_a_note_tell_only_named_users_who_may_see_the_ticket(
+        session: Any, settings: Any, world: dict[str, Any], events: Any) -> None:
+    from contactcenter.accounts.models import User
+
+    ticket = _ticket(session, settings, inbox_id=world["inbox_b"].id)
+    other: User = world["other"]
+    outsider = make_user(session, "agent", email="outsider@example.test")
+    note = add_reply(session, ticket, world["agent"].id,
+                     f"@{other.email.split('@')[0]} and @outsider please look; mail@x.org",
+                     internal=True)
+    told = ws.notify_mentions(session, ticket, note, world["agent"])
+    session.commit()
+    assert told == [other.id]
+    assert outsider.id not in told
+    assert ws.mentioned_users(session, "write to someone@example.com") == []

@@ -197,6 +197,9 @@ function apply(event) {
   if (event.type === "offer.made") offered(p);
   else if (OFFER_END.has(event.type)) offerGone(p);
   if (event.type === "agent.presence_changed") presenceChanged(p);
+  if (event.type === "note.mentioned" && p.user_id === me) {
+    alertBox(t("{name} mentioned you on #{number}", { name: p.by_name, number: p.number }));
+  }
   if (/^(ticket|message|item|sla)\./.test(event.type)) refreshInbox();
   workspace.onEvent(event);
 }
@@ -215,6 +218,19 @@ socket.on("event", apply);
 socket.on("viewers", (data) => workspace.showViewers(data));
 
 workspace.init(socket);
+
+// The phone: the Twilio softphone device, its status line and click to call.
+const phoneCtx = { socket, ticket: null, csrfToken: desk.dataset.csrf, me, popup: false };
+import("./phone/softphone.js").then(({ mount }) => {
+  const phone = mount($("phone"), phoneCtx);
+  $("ws-call").addEventListener("click", async () => {
+    const number = workspace.currentNumber();
+    if (!number) return;
+    phoneCtx.ticket = { number };
+    const answer = await phone.call().catch((err) => ({ error: String(err) }));
+    if (answer?.error) alertBox(answer.error);
+  });
+}).catch(() => { $("phone").textContent = ""; });
 
 $("locale").addEventListener("change", async (e) => {
   await api("PUT", "/desk/api/me/locale", { locale: e.target.value });

@@ -21,6 +21,9 @@ def upgrade() -> None:
     with op.batch_alter_table('users') as batch:
         batch.add_column(sa.Column('locale', sa.String(length=8), nullable=False,
                                    server_default='en'))
+    # The default only fills existing rows; the model sets it for new ones.
+    with op.batch_alter_table('users') as batch:
+        batch.alter_column('locale', server_default=None)
     with op.batch_alter_table('tickets') as batch:
         batch.add_column(sa.Column('merged_into_id', sa.Integer(), nullable=True))
         batch.create_foreign_key(batch.f('fk_tickets_merged_into_id_tickets'), 'tickets',

@@ -74,6 +74,7 @@ export async function mount(container, ctx) {
     if (m.from === 'visitor' && m.message_id > lastVisitorId) { lastVisitorId = m.message_id; call(socket, 'chat_read', { chat_id: chatId, message_id: lastVisitorId }); }
   }
   view.messages.forEach(add);
+  if (view.state === 'ended') { form.remove(); end.remove(); transfer.remove(); transferTo.remove(); }
 
   let typingTimer = null; let typingSent = false;
   function typing(on) {
@@ -115,7 +116,8 @@ export async function mount(container, ctx) {
     else if (envelope.type === 'chat.read' && p.side === 'visitor') {
       list.querySelectorAll('li.agent').forEach((li) => { if (Number(li.dataset.messageId) <= p.message_id) li.classList.add('read'); });
       state.textContent = 'Visitor read your messages';
-    } else if (envelope.type === 'chat.ended') { state.textContent = 'Chat ended'; form.remove(); }
+    } else if (envelope.type === 'chat.ended') { state.textContent = 'Chat ended'; form.remove(); end.remove(); transfer.remove(); transferTo.remove(); }
+    else if (envelope.type === 'chat.agent_joined') state.textContent = 'Chat active';
     else if (envelope.type === 'chat.warning') add({ message_id: 'n' + envelope.id, from: 'system', text: p.text });
   }
   function onTyping(d) { if (d.chat_id === chatId) typingNote.textContent = d.typing ? 'Visitor is typing…' : ''; }

@@ -275,7 +275,12 @@
   async function deliver(entry) {
     const answer = await call('message', entry, 5000);
     if (answer.error === 'rate_limited') { status.textContent = 'You are sending messages too fast; it will be sent shortly.'; setTimeout(() => deliver(entry), (answer.retry_after || 5) * 1000); return; }
-    if (answer.error) return; // offline or timeout: resent on reconnect
+    if (answer.error === 'temporary_error' || answer.error === 'timeout') {
+      // The server may have stored it: resending is safe (the client id makes it a duplicate).
+      setTimeout(() => { if (socket && socket.connected) deliver(entry); }, 3000);
+      return;
+    }
+    if (answer.error) return; // offline: resent on reconnect
     outbox = outbox.filter((e) => e.client_id !== entry.client_id);
     store.set('outbox', outbox);
     addMessage({ message_id: answer.message_id, client_id: entry.client_id, from: 'visitor', text: entry.text });

@@ -10,11 +10,12 @@ const state = { number: null, ticketId: null, lastSeen: 0, composeBase: null, da
 
 // Where the assist panels' actions go (the capability packages' endpoints).
 export const endpoints = {
-  articleUse: (articleId) => `/api/v1/kb/articles/${articleId}/use`,
+  articleUse: (number) => `/api/v1/tickets/${number}/kb-uses`,
   offerOutcome: (offerId) => `/api/v1/offers/${offerId}/outcome`,
 };
 
 export function currentTicketId() { return state.ticketId; }
+export function currentNumber() { return state.number; }
 
 export function init(socket) {
   state.socket = socket;
@@ -130,6 +131,22 @@ export async function open(number) {
   state.socket.emit("watch", { ticket_id: state.ticketId });
   history.replaceState(null, "", `#ticket-${number}`);
   $("reply-text").focus();
+  mountChat(state.data.ticket);
+}
+
+// A live chat's panel (static/chat/panel.js) above the reply form, for chat tickets only.
+let chatPanel = null;
+async function mountChat(ticket) {
+  chatPanel?.unmount();
+  chatPanel = null;
+  const box = $("chat-panel");
+  box.hidden = ticket.channel !== "chat";
+  if (box.hidden) return;
+  const { mount } = await import("/static/chat/panel.js");
+  const panel = await mount(box, { socket: state.socket, ticket: { id: ticket.id },
+    csrfToken: $("desk").dataset.csrf });
+  if (state.ticketId === ticket.id && !chatPanel) chatPanel = panel;
+  else panel.unmount();
 }
 
 export async function reload(keepDraft = true) {
@@ -233,9 +250,21 @@ function renderChannels(ticket, customer) {
   select.append(...options.map((c) => el("option", { value: c === ticket.channel ? "" : c }, c)));
 }
 
-function renderCustomer({ customer, history }) {
+async function mergeCustomer(customer) {
+  const answer = window.prompt(t("Merge which customer (id) into {name}?", { name: customer.name || customer.id }));
+  const other = Number(answer);
+  if (!answer || !Number.isInteger(other) || other <= 0) return;
+  try {
+    await api("POST", `/api/v1/customers/${customer.id}/merge`, { merged_id: other });
+    await reload();
+  } catch (err) { showError(err); }
+}
+
+function renderCustomer({ customer, history, can_merge_customers: canMerge }) {
   const box = clear($("customer-body"));
   box.append(...[
+    canMerge ? el("button", { type: "button", id: "customer-merge", class: "small",
+      onclick: () => mergeCustomer(customer) }, t("Merge a duplicate…")) : null,
     el("p", { class: "cust-name" }, customer.name || t("(no name)")),
     el("ul", { class: "identities" }, (customer.identities || []).map((i) =>
       el("li", {}, `${i.kind}: ${i.address}`))),
@@ -322,11 +351,14 @@ function renderSuggestions(panel) {
   }
 }
 
-async function useArticle(article, how) {
-  const text = how === "link" ? (article.url || `/help/articles/${article.id}`)
-    : (article.answer || article.body || article.summary || article.title);
-  insert(text);
-  api("POST", endpoints.articleUse(article.id), { ticket: state.number, how }).catch(() => {});
+// Inserting an article records its use (the first-contact-resolution signal) and gives
+// back the text or the public link to insert.
+async function useArticle(article, kind) {
+  try {
+    const used = await api("POST", endpoints.articleUse(state.number),
+      { article_id: article.id, kind });
+    insert(kind === "link" ? (used.link || used.title) : (used.text || used.title));
+  } catch (err) { showError(err); }
 }
 
 function renderOffers(panel) {
@@ -337,14 +369,14 @@ function renderOffers(panel) {
   for (const o of items) {
     const id = o.id ?? o.offer_id;
     list.append(el("li", { class: "offer", dataset: { offer: id } },
-      el("strong", {}, o.title || o.product_name || o.product?.name || ""),
+      el("strong", {}, o.product?.name || o.title || ""),
       el("p", { class: "script" }, o.script || ""),
       el("p", { class: "muted" }, o.reason || ""),
       ...["accepted", "declined", "not_relevant"].map((outcome) => el("button", {
         type: "button", class: `outcome ${outcome}`,
         onclick: async (e) => {
           try {
-            await api("POST", endpoints.offerOutcome(id), { outcome, ticket: state.number });
+            await api("POST", endpoints.offerOutcome(id), { outcome });
             e.target.closest("li").replaceChildren(el("span", { class: "muted" }, t("Recorded: {outcome}", { outcome: t(outcome) })));
           } catch (err) { showError(err); }
         } }, t(outcome)))));

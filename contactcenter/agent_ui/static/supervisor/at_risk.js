@@ -33,7 +33,7 @@ function ticketRow(t) {
   add.addEventListener("click", () => note.value.trim() && act(`/supervisor/tickets/${t.ticket_id}/note`,
     { text: note.value }, () => `Note added to #${t.number}`));
   return el("tr", { "data-ticket": t.ticket_id, class: t.breached ? "sv-red" : "sv-amber" },
-    el("td", {}, t.number), el("td", {}, t.subject),
+    el("td", {}, t.number), el("td", {}, t.subject), el("td", {}, t.target),
     el("td", {}, t.breached ? `${duration(-t.seconds_left)} overdue` : `in ${duration(t.seconds_left)}`),
     el("td", {}, t.priority), el("td", {}, t.assignee || "–"),
     el("td", { class: "sv-actions" }, select, reassign, raise, note, add));

@@ -62,9 +62,13 @@ async function show(event) {
       [[fcr.solved, fcr.first_contact, percent(fcr.rate), fcr.with_article ?? "not recorded yet"]]),
     table("Customer satisfaction", ["Answers", "Sent", "Average (1-5)", "Satisfied (4-5)"],
       [[c.responses, c.sent, c.average, percent(c.satisfied_share)]]),
-    table("SLA attainment and cross-sell", ["Figure", "Value"],
-      [["SLA attainment per policy and contract", r.sla ? JSON.stringify(r.sla) : "not recorded yet"],
-       ["Cross-sell conversion", r.cross_sell ? JSON.stringify(r.cross_sell) : "not recorded yet"]]));
+    r.sla ? table("SLA attainment per policy", ["Policy", "Target", "Clocks", "Met", "Breached", "Attainment"],
+      r.sla.policies.map((x) => [x.policy, x.kind, x.clocks, x.met, x.breached, percent(x.attainment)])) : "",
+    r.sla ? table("SLA attainment per contract", ["Contract", "Level", "Clocks", "Met", "Breached", "Attainment"],
+      r.sla.contracts.map((x) => [x.contract, x.level, x.clocks, x.met, x.breached, percent(x.attainment)])) : "",
+    r.cross_sell ? table("Cross-sell", ["Tier", "Shown", "Accepted", "Declined", "Not relevant", "Conversion"],
+      [...r.cross_sell.tiers.map((x) => [x.tier, x.shown, x.accepted, x.declined, x.not_relevant, percent(x.conversion)]),
+       ["All", r.cross_sell.shown, r.cross_sell.accepted, r.cross_sell.declined, r.cross_sell.not_relevant, percent(r.cross_sell.conversion)]]) : "");
   document.body.dataset.report = "ready";
 }
 

@@ -35,7 +35,7 @@ function render() {
       el("h3", {}, `${tile.queue} · ${tile.kind}`),
       figure("Waiting", f.waiting_now, "waiting_now"),
       figure("Longest wait", duration(f.longest_wait_seconds), "longest_wait", lv.wait),
-      figure(`SL 15 min (goal ${tile.goal}% in ${tile.target}s)`, percent(f.last_15_min.service_level), "sl_15", lv.sl_15),
+      figure(`SL 15 min (goal ${tile.goal}% in ${duration(tile.target)})`, percent(f.last_15_min.service_level), "sl_15", lv.sl_15),
       figure("SL today", percent(f.today.service_level), "sl_today", lv.sl_today),
       figure("Abandoned today", percent(f.today.abandonment), "abandonment", lv.abandonment),
       figure("ASA today", duration(f.today.asa_seconds), "asa"),

@@ -1,0 +1,1 @@
+"""Field service: technician visits dispatched from tickets (issue 13)."""

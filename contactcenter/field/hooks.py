@@ -1,0 +1,3 @@
+"""In-transaction reactions of the field package (see ``contactcenter.hooks``)."""
+
+from __future__ import annotations

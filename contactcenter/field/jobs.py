@@ -1,0 +1,3 @@
+"""Background jobs of the field package (see ``contactcenter.jobs``)."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Operations: health and readiness, structured logs, metrics and the scaled deployment's processes (issue 12)."""
