@@ -80,7 +80,12 @@ def console_errors(page: Any) -> list[str]:
     page.on("console", on_console)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("response", on_response)
-    page.on("requestfailed", lambda request: errors.append(f"failed {request.url}"))
+    def on_failed(request: Any) -> None:
+        # Leaving a page aborts its requests still in flight: that is navigation, not a fault.
+        if "ERR_ABORTED" not in (request.failure or ""):
+            errors.append(f"failed {request.url}: {request.failure}")
+
+    page.on("requestfailed", on_failed)
     return errors
 
 

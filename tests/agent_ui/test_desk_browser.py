@@ -18,6 +18,7 @@ import pytest
 
 from contactcenter.customers.models import Product, Purchase
 from contactcenter.tickets.models import QueueMember, Ticket
+from contactcenter.tickets.service import change_status
 from tests.agent_ui.conftest import Desk, ingest
 from tests.agent_ui.test_browser import (  # noqa: F401 - fixtures
     console_errors,
@@ -77,6 +78,9 @@ def test_offer_accept_reply_solve_with_a_colleague_watching(
     session.add(Purchase(external_id="p-secret", customer_id=earlier.customer_id,
                          product_id=product.id, amount=Decimal("731.00"),
                          purchased_at=dt.datetime(2025, 3, 1, tzinfo=dt.UTC)))
+    # Nothing else waits in the queue, so the new email is the one offered.
+    change_status(session, earlier, "solved", None)
+    change_status(session, session.get(Ticket, desk.mine.id), "solved", None)
     session.commit()
 
     sign_in(page)
@@ -120,8 +124,12 @@ def test_offer_accept_reply_solve_with_a_colleague_watching(
     page.select_option("#ws-status", "solved")
     wait_until(page, "document.querySelector('#ws-status').value === 'solved'")
     page.screenshot(path=str(SCREENSHOTS / "desk-workspace.png"))
-    session.expire_all()
-    stored = session.get(Ticket, ticket.id)
+    for _ in range(100):  # the PATCH lands a moment after the select changes
+        session.expire_all()
+        stored = session.get(Ticket, ticket.id)
+        if stored.status == "solved":
+            break
+        page.wait_for_timeout(100)
     assert stored.status == "solved" and stored.assignee_id == desk.agent.id
 
     # The reply reaches the colleague's open timeline live; since it came after they began
