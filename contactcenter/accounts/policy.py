@@ -116,3 +116,20 @@ def visible_ticket_filter(session: Session, user: User) -> object:
         Ticket.queue_id.in_(queues) if queues else false(),
         and_(Ticket.queue_id.is_(None), Ticket.assignee_id.is_(None)),
     )
+
+
+def check_assignee(session: Session, actor: User, assignee: object) -> int | None:
+    """Validate an ``assignee_id`` an actor asks for: themselves, or anyone with the assign right.
+
+    :raises ValueError: when the value is not an id of an active user who works tickets.
+    :raises PermissionDeniedError: when the actor may not give tickets to others.
+    """
+    if assignee is not None and (not isinstance(assignee, int) or isinstance(assignee, bool)):
+        raise ValueError("assignee_id must be an integer or null")
+    if assignee != actor.id and not can(actor, Permission.TICKET_ASSIGN):
+        raise PermissionDeniedError("permission denied")
+    if assignee is not None:
+        target = session.get(User, assignee)
+        if target is None or not can(target, Permission.TICKET_VIEW):
+            raise ValueError("assignee_id must name an active user who works tickets")
+    return assignee

@@ -17,7 +17,8 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
 from contactcenter.accounts.models import User
-from contactcenter.accounts.policy import Permission, can, can_view_ticket
+from contactcenter.accounts.errors import PermissionDeniedError
+from contactcenter.accounts.policy import Permission, can, can_view_ticket, check_assignee
 from contactcenter.agent_ui import assist as assist_panels
 from contactcenter.api.auth import current_user, error
 from contactcenter.app import db_session, services
@@ -210,15 +211,10 @@ def update(user: User, number: int) -> Any:
             raise ValueError("queue_id must be an integer")
         ws.move_to_queue(sess, ticket, data["queue_id"], user.id, now, policy=policy)
     if "assignee_id" in data:
-        assignee = data["assignee_id"]
-        if assignee is not None and (not isinstance(assignee, int) or isinstance(assignee, bool)):
-            raise ValueError("assignee_id must be an integer or null")
-        if assignee != user.id and not can(user, Permission.TICKET_ASSIGN):
+        try:
+            assignee = check_assignee(sess, user, data["assignee_id"])
+        except PermissionDeniedError:
             return error(403, "permission denied")
-        if assignee is not None:
-            target = sess.get(User, assignee)
-            if target is None or not can(target, Permission.TICKET_VIEW):
-                raise ValueError("assignee_id must name an active user who works tickets")
         assign_ticket(sess, ticket, assignee, user.id, now)
     if "status" in data:
         if data["status"] not in {s.value for s in TicketStatus}:

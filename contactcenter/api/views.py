@@ -149,17 +149,13 @@ def update_ticket(number: int) -> Any:
     if unknown:
         raise ValueError(f"unknown fields: {', '.join(sorted(unknown))}")
     if "assignee_id" in data:
-        assignee = data["assignee_id"]
-        if assignee is not None and (not isinstance(assignee, int) or isinstance(assignee, bool)):
-            raise ValueError("assignee_id must be an integer or null")
-        if assignee != user.id and not can(user, Permission.TICKET_ASSIGN):
-            return error(403, "permission denied")
-        if assignee is not None:
-            from contactcenter.accounts.models import User
+        from contactcenter.accounts.errors import PermissionDeniedError
+        from contactcenter.accounts.policy import check_assignee
 
-            target = session.get(User, assignee)
-            if target is None or not can(target, Permission.TICKET_VIEW):
-                raise ValueError("assignee_id must name an active user who works tickets")
+        try:
+            assignee = check_assignee(session, user, data["assignee_id"])
+        except PermissionDeniedError:
+            return error(403, "permission denied")
         assign_ticket(session, ticket, assignee, user.id)
     if "status" in data:
         if data["status"] not in {s.value for s in TicketStatus}:
