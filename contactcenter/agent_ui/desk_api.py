@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
-from contactcenter.accounts.models import User
 from contactcenter.accounts.errors import PermissionDeniedError
+from contactcenter.accounts.models import User
 from contactcenter.accounts.policy import Permission, can, can_view_ticket, check_assignee
 from contactcenter.agent_ui import assist as assist_panels
 from contactcenter.api.auth import current_user, error

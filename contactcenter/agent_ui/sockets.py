@@ -128,6 +128,11 @@ def init_app(app: Flask) -> None:
         if origin and urlsplit(origin).netloc.lower() != request.host.lower():
             raise ConnectionRefusedError("origin not allowed")
         user = session_user()
+        if user is not None and not can(user, Permission.TICKET_VIEW) \
+                and can(user, Permission.FIELD_WORK):
+            # A technician hears only their own room (visits assigned to them).
+            join_room(room("agent", user.id))
+            return
         if user is None or not can(user, Permission.TICKET_VIEW):
             raise ConnectionRefusedError("sign in first")
         for name in rooms_for(user):

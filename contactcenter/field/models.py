@@ -66,7 +66,7 @@ class Technician(TimestampMixin, Base):
     calendar_id: Mapped[int | None] = mapped_column(
         ForeignKey("sla_calendars.id", ondelete="SET NULL"))
     home_area: Mapped[str] = mapped_column(String(64), default="")
-    hourly_rate: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
+    hourly_rate: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
     max_visits_per_day: Mapped[int] = mapped_column(default=6)
     active: Mapped[bool] = mapped_column(default=True)
 
@@ -149,7 +149,7 @@ class Visit(TimestampMixin, Base):
     notes: Mapped[str] = mapped_column(Text, default="")
     signed_by: Mapped[str] = mapped_column(String(200), default="")
     labour_cost: Mapped[Decimal | None] = mapped_column(MONEY)
-    parts_cost: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
+    parts_cost: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
 
     @property
     def skill_list(self) -> list[str]:
@@ -159,7 +159,7 @@ class Visit(TimestampMixin, Base):
     @property
     def total_cost(self) -> Decimal:
         """Return labour plus parts."""
-        return (self.labour_cost or Decimal("0")) + self.parts_cost
+        return (self.labour_cost or Decimal(0)) + self.parts_cost
 
 
 class VisitPart(Base):
@@ -173,7 +173,7 @@ class VisitPart(Base):
     name: Mapped[str] = mapped_column(String(200))
     sku: Mapped[str] = mapped_column(String(64), default="")
     quantity: Mapped[int] = mapped_column(default=1)
-    unit_cost: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
+    unit_cost: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -277,12 +277,12 @@ def record_part(session: Session, visit: Visit, technician_id: int, data: dict[s
         cost = Decimal(str(data.get("unit_cost", "0") or "0"))
     except InvalidOperation:
         raise FieldError("unit_cost must be a number") from None
-    if not cost.is_finite() or not Decimal("0") <= cost <= Decimal("100000"):
+    if not cost.is_finite() or not Decimal(0) <= cost <= Decimal(100000):
         raise FieldError("unit_cost must be between 0 and 100000")
     part = VisitPart(visit_id=visit.id, name=name, sku=_text(data.get("sku"), "sku", 64),
                      quantity=quantity, unit_cost=cost.quantize(Decimal("0.01")))
     session.add(part)
-    visit.parts_cost = (visit.parts_cost or Decimal("0")) + part.unit_cost * quantity
+    visit.parts_cost = (visit.parts_cost or Decimal(0)) + part.unit_cost * quantity
     _updated(session, visit)
     return part
 
@@ -335,7 +335,7 @@ def check_out(session: Session, settings: Settings, visit: Visit, technician_id:
     visit.outcome = outcome
     visit.state = VisitState.COMPLETED
     tech = session.get(Technician, technician_id)
-    rate = tech.hourly_rate if tech else Decimal("0")
+    rate = tech.hourly_rate if tech else Decimal(0)
     hours = Decimal(visit.work_minutes + (visit.travel_minutes or 0)) / Decimal(60)
     visit.labour_cost = (rate * hours).quantize(Decimal("0.01"))
     words = {"fixed": "fixed", "another_visit": "needs another visit",
@@ -397,3 +397,29 @@ def day_of(session: Session, technician_id: int, day_start: dt.datetime,
         or_(Visit.window_start.is_(None) & Visit.state.in_(OPEN_STATES),
             (Visit.window_start >= day_start) & (Visit.window_start < day_end)))
         .order_by(Visit.window_start.is_(None), Visit.window_start, Visit.id)))
+
+
+def save_technician(session: Session, user_id: int, *, skills: Any = "", areas: Any = "",
+                    calendar_id: int | None = None, hourly_rate: Any = "0",
+                    max_visits_per_day: int = 6, home_area: str = "") -> Technician:
+    """Create or update a technician's profile, skills and service areas."""
+    from contactcenter.field.models import TechnicianArea, TechnicianSkill
+
+    tech = session.get(Technician, user_id)
+    if tech is None:
+        tech = Technician(user_id=user_id)
+        session.add(tech)
+    tech.calendar_id = calendar_id
+    tech.hourly_rate = Decimal(str(hourly_rate))
+    tech.max_visits_per_day = max_visits_per_day
+    area_list = clean_list(areas, "areas")
+    tech.home_area = home_area or (area_list.split(",")[0] if area_list else "")
+    session.flush()
+    session.execute(TechnicianSkill.__table__.delete().where(TechnicianSkill.user_id == user_id))
+    session.execute(TechnicianArea.__table__.delete().where(TechnicianArea.user_id == user_id))
+    for skill in filter(None, clean_list(skills, "skills").split(",")):
+        session.add(TechnicianSkill(user_id=user_id, skill=skill))
+    for area in filter(None, area_list.split(",")):
+        session.add(TechnicianArea(user_id=user_id, area=area))
+    session.flush()
+    return tech

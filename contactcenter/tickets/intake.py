@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from contactcenter.channels.base import ChannelRegistry, InboundContact, QuarantineError
@@ -439,6 +439,10 @@ def process_raw(session: Session, raw_id: int, registry: ChannelRegistry,
         return ingest_inbound(session, contact, settings=settings, after_apply=hook)
     except Exception as exc:
         session.rollback()
+        if isinstance(exc, OperationalError) and session.get_bind().dialect.name != "sqlite":
+            # The database server went away (outage, cut connection), not the payload: it
+            # stays pending for a retry or the intake sweep, not for a manual replay.
+            raise
         quarantined = isinstance(exc, QuarantineError)
         if quarantined:
             log.warning("raw payload %s (%s %s) quarantined: %s", raw_id, raw.channel,
