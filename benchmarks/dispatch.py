@@ -105,7 +105,8 @@ def load_world(db: Database, n_techs: int, n_visits: int, seed: int = 13) -> lis
                 "ticket_id": tid, "customer_id": customer_ids[i % len(customer_ids)],
                 "address": f"{i} Bench Street", "area": rng.choice(AREAS),
                 "problem": "No signal", "skills": ",".join(skill_set),
-                "duration_minutes": rng.choice((30, 60, 90, 120)), "state": "pending"}
+                "duration_minutes": rng.choice((30, 60, 90, 120)), "state": "pending",
+                "technician_id": None, "window_start": None, "window_end": None}
             if i % 3:
                 start = NOW.replace(hour=8) + dt.timedelta(days=rng.randint(0, 6),
                                                            minutes=30 * rng.randint(0, 18))

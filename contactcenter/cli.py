@@ -522,6 +522,7 @@ def scheduler() -> None:
 
 
 def _add_package_commands() -> None:
+    from contactcenter.field.cli import cli as field_cli
     from contactcenter.knowledge.cli import cli as kb_cli
     from contactcenter.sales.cli import cli as sales_cli
     from contactcenter.sla.cli import cli as sla_cli
@@ -530,7 +531,7 @@ def _add_package_commands() -> None:
 
     from contactcenter.ops.cli import COMMANDS as ops_commands
 
-    for command in (sla_cli, kb_cli, sales_cli, staffing, *ops_commands):
+    for command in (sla_cli, kb_cli, sales_cli, field_cli, staffing, *ops_commands):
         main.add_command(command)
     main.add_command(__import__("contactcenter.channels.forms.cli", fromlist=["cli"]).cli)
 

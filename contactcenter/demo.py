@@ -475,6 +475,10 @@ def load_demo(db: Database, settings: Settings) -> str:
         _canned(session)
         session.commit()
         several = sum(1 for p in people if len(p.customer.identities) > 1)
+        from contactcenter.field.demo import seed_demo as seed_field
+
+        seed_field(session, settings, now)
+        session.commit()
         # Last: it commits and indexes the articles itself.
         articles = seed_articles(session, settings)
     shown = ", ".join(f"{count} {name}" for name, count in statuses.most_common())

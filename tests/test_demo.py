@@ -75,7 +75,9 @@ def test_the_demo_loads_the_promised_data_set_once(db: Database, settings: Setti
         >= len(tickets)
     outbound = session.scalars(select(Message.delivery_state)
                                .where(Message.direction == Direction.OUTBOUND)).all()
-    assert outbound and set(outbound) == {"sent"}
+    # The history's replies were delivered; only today's visit survey may wait for a relay.
+    assert outbound and set(outbound) <= {"sent", "pending"}
+    assert outbound.count("pending") <= 2
     assert count(session, select(Inbox.channel).distinct()) == 6
 
     session.rollback()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, redirect, render_template, request, url_for
+from sqlalchemy import select
 
 from contactcenter.accounts.policy import Permission, can, can_view_ticket
 from contactcenter.agent_ui.auth import page_login_required, session_user
@@ -19,7 +20,7 @@ from contactcenter.db import utcnow
 from contactcenter.events import last_event_id
 from contactcenter.field import links
 from contactcenter.field import service as field
-from contactcenter.field.models import Visit
+from contactcenter.field.models import OfferedSlot, SlotOffer, Visit
 from contactcenter.tickets.errors import TicketNotFoundError
 from contactcenter.tickets.service import get_ticket
 
@@ -39,6 +40,12 @@ def dispatch() -> Any:
 def my_day() -> Any:
     return render_template("field/my.html", user=session_user(),
                            cursor=last_event_id(db_session()))
+
+
+def _me() -> int:
+    user = session_user()
+    assert user is not None  # the page decorators signed them in
+    return user.id
 
 
 def _ticket_for_agent(number: Any) -> Any:
@@ -65,7 +72,7 @@ def new_visit() -> Any:
         except ValueError:
             duration = -1
         try:
-            visit = field.create_visit(session, services().settings, ticket, session_user().id, {
+            visit = field.create_visit(session, services().settings, ticket, _me(), {
                 "address": form.get("address", "")[:600], "area": form.get("area", "")[:80],
                 "problem": form.get("problem", "")[:5000],
                 "skills": form.get("skills", "")[:600],
@@ -95,16 +102,33 @@ def visit_page(visit_id: int) -> Any:
         if not can(session_user(), Permission.TICKET_REPLY):
             abort(403)
         try:
-            _offer, link = links.offer_slots(session, services().settings, visit,
-                                             request.form.get("channel", "")[:8],
-                                             session_user().id)
+            if request.form.get("slot"):
+                _take_slot_by_phone(visit, request.form.get("slot", ""))
+            else:
+                _offer, link = links.offer_slots(session, services().settings, visit,
+                                                 request.form.get("channel", "")[:8], _me())
         except field.FieldError as exc:
             session.rollback()
             message = str(exc)
         else:
             session.commit()
+    offer = session.scalar(select(SlotOffer).where(SlotOffer.visit_id == visit.id)
+                           .order_by(SlotOffer.id.desc()).limit(1))
+    open_slots = links.slots_of(session, offer) if offer is not None and \
+        offer.answered_at is None and visit.state in ("pending", "assigned") else []
     return render_template("field/visit.html", visit=visit, ticket=ticket, message=message,
-                           link=link)
+                           link=link, open_slots=open_slots)
+
+
+def _take_slot_by_phone(visit: Visit, slot_id: str) -> None:
+    """Record the window the customer chose on the phone from the latest offer."""
+    session = db_session()
+    slot = session.get(OfferedSlot, int(slot_id)) if slot_id.isdigit() else None
+    offer = session.get(SlotOffer, slot.offer_id) if slot is not None else None
+    if slot is None or offer is None or offer.visit_id != visit.id or offer.answered_at:
+        raise field.FieldError("that time is no longer on offer")
+    offer.answered_at, offer.chosen_slot_id = utcnow(), slot.id
+    field.schedule_visit(session, visit, slot.starts_at, slot.ends_at, _me(), "phone")
 
 
 def _number_of(visit: Visit) -> int:
@@ -129,13 +153,16 @@ def slots(token: str) -> Any:
         "expired" if utcnow() > offer.expires_at else "open")
     if request.method == "POST" and state == "open":
         try:
-            links.answer_offer(session, settings, offer, request.form.get("slot"))
+            if request.form.get("other"):
+                links.ask_other_time(session, offer, request.form.get("wish", "")[:400])
+            else:
+                links.answer_offer(session, settings, offer, request.form.get("slot"))
         except field.FieldError as exc:
             session.rollback()
             message = str(exc)
         else:
             session.commit()
-            state = "thanks"
+            state = "asked" if request.form.get("other") else "thanks"
     return render_template("field/slots.html", state=state, visit=visit, message=message,
                            slots=links.slots_of(session, offer))
 

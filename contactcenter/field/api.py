@@ -488,6 +488,8 @@ def photo(visit_id: int, photo_id: int) -> Any:
     if row is None or not allowed or row.visit_id != visit_id:
         return error(404, "not found")
     path = attachment_path(services().settings.data_dir, row.sha256)
+    if not path.is_file():
+        return error(404, "not found")
     response = send_file(path, mimetype=row.content_type, download_name=row.filename)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "default-src 'none'"

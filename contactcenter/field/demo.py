@@ -77,12 +77,14 @@ def seed_demo(session: Session, settings: Settings | None = None,
             schedule_visit(session, visit, windows[0][0], windows[0][1], actor, "phone", now)
             assign_visit(session, visit, techs[0].id, actor, now)
         elif index == 1:
-            assign_visit(session, visit, techs[1].id, actor, now)
-            check_in(session, visit, techs[1].id, now)
+            # The finished visit happened this morning: nothing in the demo lies in the future.
+            started = now - dt.timedelta(hours=2)
+            assign_visit(session, visit, techs[1].id, actor, started)
+            check_in(session, visit, techs[1].id, started)
             record_part(session, visit, techs[1].id, {"name": "Wall socket", "sku": "WS-1",
                                                       "quantity": 1, "unit_cost": "12.50"})
             check_out(session, settings, visit, techs[1].id,
                       {"outcome": "fixed", "notes": "Replaced the socket",
-                       "signed_by": "Customer"}, now + dt.timedelta(minutes=45))
+                       "signed_by": "Customer"}, started + dt.timedelta(minutes=45))
     session.flush()
     return ids

@@ -66,37 +66,44 @@ def technician_facts(session: Session, skills: list[str], since: dt.datetime,
     from contactcenter.sla.service import calendar_of
 
     rows = session.execute(candidate_query(skills)).all()
-    ids = [r.user_id for r in rows]
-    if not ids:
+    if not rows:
         return []
+    # Technicians share a handful of calendars: work each one's day out once, then
+    # read only the visits of those days.
     first_day = day_bounds(window[0] if window else since)
-    horizon = (first_day[0], first_day[0] + dt.timedelta(days=1 if window else LOOKAHEAD_DAYS))
+    per_calendar: dict[int | None, tuple[tuple[dt.datetime, dt.datetime], float, bool]] = {}
+    for calendar_id in {r.calendar_id for r in rows}:
+        calendar = calendar_of(session, calendar_id)
+        day = first_day if window else _next_working_day(calendar, since)
+        working = business_minutes_between(calendar, day[0] if window else max(day[0], since),
+                                           day[1])
+        per_calendar[calendar_id] = (day, working,
+                                     window is None or is_open(calendar, window[0]))
+    horizon = (min(d[0][0] for d in per_calendar.values()),
+               max(d[0][1] for d in per_calendar.values()))
     skill_map: dict[int, set[str]] = defaultdict(set)
     area_map: dict[int, set[str]] = defaultdict(set)
     booked: dict[int, list[tuple[dt.datetime, dt.datetime]]] = defaultdict(list)
-    for chunk_start in range(0, len(ids), 900):
-        chunk = ids[chunk_start:chunk_start + 900]
-        for uid, skill in session.execute(select(TechnicianSkill.user_id, TechnicianSkill.skill)
-                                          .where(TechnicianSkill.user_id.in_(chunk))):
-            skill_map[uid].add(skill)
-        for uid, area in session.execute(select(TechnicianArea.user_id, TechnicianArea.area)
-                                         .where(TechnicianArea.user_id.in_(chunk))):
-            area_map[uid].add(area)
-        visits = select(Visit.technician_id, Visit.window_start, Visit.window_end,
-                        Visit.duration_minutes).where(
-            Visit.technician_id.in_(chunk), Visit.window_start >= horizon[0],
-            Visit.window_start < horizon[1], Visit.state.in_(OPEN_STATES))
-        if exclude_visit is not None:
-            visits = visits.where(Visit.id != exclude_visit)
-        for uid, start, end, minutes in session.execute(visits):
-            booked[uid].append((start, end or start + dt.timedelta(minutes=minutes)))
+    # The candidates again as a subquery, not as hundreds of bound ids.
+    chosen = select(candidate_query(skills).subquery().c.user_id)
+    for uid, skill in session.execute(select(TechnicianSkill.user_id, TechnicianSkill.skill)
+                                      .where(TechnicianSkill.user_id.in_(chosen))):
+        skill_map[uid].add(skill)
+    for uid, area in session.execute(select(TechnicianArea.user_id, TechnicianArea.area)
+                                     .where(TechnicianArea.user_id.in_(chosen))):
+        area_map[uid].add(area)
+    visits = select(Visit.technician_id, Visit.window_start, Visit.window_end,
+                    Visit.duration_minutes).where(
+        Visit.technician_id.in_(chosen), Visit.window_start >= horizon[0],
+        Visit.window_start < horizon[1], Visit.state.in_(OPEN_STATES))
+    if exclude_visit is not None:
+        visits = visits.where(Visit.id != exclude_visit)
+    for tech_id, begin, end, minutes in session.execute(visits):
+        if tech_id is not None and begin is not None:
+            booked[tech_id].append((begin, end or begin + dt.timedelta(minutes=minutes)))
     facts = []
     for r in rows:
-        calendar = calendar_of(session, r.calendar_id)
-        day = first_day if window else _next_working_day(calendar, since)
-        working = business_minutes_between(calendar, max(day[0], since) if not window
-                                           else day[0], day[1])
-        open_in_window = window is None or is_open(calendar, window[0])
+        day, working, open_in_window = per_calendar[r.calendar_id]
         that_day = tuple(sorted(b for b in booked[r.user_id] if day[0] <= b[0] < day[1]))
         facts.append(TechnicianFacts(r.user_id, r.name, frozenset(skill_map[r.user_id]),
                                      frozenset(area_map[r.user_id]), working, that_day,

@@ -237,3 +237,31 @@ def answer_survey(session: Session, survey: VisitSurvey, score: Any, on_time: An
                  {"visit_id": visit.id, "score": value, "technician_id": visit.technician_id},
                  [SUPERVISORS_ROOM])
     return survey
+
+
+def ask_other_time(session: Session, offer: SlotOffer, wish: Any,
+                   now: dt.datetime | None = None) -> Visit:
+    """Take the customer's "none of these suit me" with the time they would like instead.
+
+    The offer is answered (its link takes nothing more); the wish goes on the
+    ticket for the agent, who offers new windows or agrees one by phone.
+    """
+    now = now or utcnow()
+    if offer.answered_at is not None:
+        raise FieldError("this offer was already answered")
+    if now > offer.expires_at:
+        raise FieldError("this offer has expired")
+    text = wish.strip()[:300] if isinstance(wish, str) else ""
+    if not text:
+        raise FieldError("tell us which day and time would suit you")
+    visit = session.get(Visit, offer.visit_id)
+    assert visit is not None
+    offer.answered_at = now
+    visit.confirmation = Confirmation.NONE
+    note(session, visit, None, f"Customer asked for another time: {text}", now)
+    record_event(session, "field.visit_updated", {"visit_id": visit.id,
+                                                  "ticket_id": visit.ticket_id,
+                                                  "state": visit.state,
+                                                  "technician_id": visit.technician_id},
+                 [SUPERVISORS_ROOM, f"ticket:{visit.ticket_id}"])
+    return visit

@@ -12,7 +12,7 @@ import datetime as dt
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from contactcenter.config import Settings
@@ -48,12 +48,12 @@ def _text(value: Any, name: str, limit: int, *, required: bool = False) -> str:
         value = ""
     if not isinstance(value, str):
         raise FieldError(f"{name} must be text")
-    value = value.strip()
-    if len(value) > limit:
+    text = str(value).strip()
+    if len(text) > limit:
         raise FieldError(f"{name} is longer than {limit} characters")
-    if required and not value:
+    if required and not text:
         raise FieldError(f"{name} is required")
-    return value
+    return text
 
 
 def clean_list(value: Any, name: str) -> str:
@@ -126,7 +126,8 @@ def summary(visit: Visit) -> dict[str, Any]:
 
 
 def create_visit(session: Session, settings: Settings, ticket: Ticket, actor_id: int,
-                 data: dict[str, Any], now: dt.datetime | None = None) -> Visit:
+                 data: dict[str, Any], now: dt.datetime | None = None, *,
+                 follow_up_of_id: int | None = None) -> Visit:
     """Create a visit for a ticket, its on-site deadline from the customer's contract.
 
     The address defaults to the customer's site; an edited address is kept as
@@ -146,7 +147,7 @@ def create_visit(session: Session, settings: Settings, ticket: Ticket, actor_id:
     if "," in area:
         raise FieldError("area must be one area")
     priority = data.get("priority") or "normal"
-    if priority not in PRIORITIES:
+    if not isinstance(priority, str) or priority not in PRIORITIES:
         raise FieldError(f"priority must be one of {', '.join(PRIORITIES)}")
     duration = data.get("duration_minutes", 60)
     if not isinstance(duration, int) or isinstance(duration, bool) or not 15 <= duration <= 720:
@@ -168,7 +169,7 @@ def create_visit(session: Session, settings: Settings, ticket: Ticket, actor_id:
                   parts_needed=_text(data.get("parts_needed"), "parts_needed", 500),
                   priority=priority, duration_minutes=duration, state=VisitState.PENDING,
                   onsite_minutes=minutes, due_at=onsite_due(calendar, now, minutes),
-                  follow_up_of_id=data.get("follow_up_of_id"),
+                  follow_up_of_id=follow_up_of_id,
                   created_at=now, updated_at=now)
     session.add(visit)
     session.flush()
@@ -320,7 +321,7 @@ def check_out(session: Session, settings: Settings, visit: Visit, technician_id:
     now = now or utcnow()
     _own(visit, technician_id, VisitState.IN_PROGRESS)
     outcome = data.get("outcome")
-    if outcome not in {o.value for o in Outcome}:
+    if not isinstance(outcome, str) or outcome not in {o.value for o in Outcome}:
         raise FieldError("outcome must be fixed, another_visit or customer_absent")
     visit.notes = _text(data.get("notes"), "notes", MAX_TEXT)
     visit.signed_by = _text(data.get("signed_by"), "signed_by", 200)
@@ -365,8 +366,8 @@ def follow_up(session: Session, settings: Settings, visit: Visit, actor_id: int,
     return create_visit(session, settings, ticket, visit.created_by_id or actor_id, {
         "address": visit.address, "area": visit.area, "problem": visit.problem,
         "skills": visit.skills, "parts_needed": visit.parts_needed,
-        "priority": visit.priority, "duration_minutes": visit.duration_minutes,
-        "follow_up_of_id": visit.id}, now)
+        "priority": visit.priority, "duration_minutes": visit.duration_minutes},
+        now, follow_up_of_id=visit.id)
 
 
 def cancel_visit(session: Session, visit: Visit, actor_id: int,
@@ -415,8 +416,8 @@ def save_technician(session: Session, user_id: int, *, skills: Any = "", areas: 
     area_list = clean_list(areas, "areas")
     tech.home_area = home_area or (area_list.split(",")[0] if area_list else "")
     session.flush()
-    session.execute(TechnicianSkill.__table__.delete().where(TechnicianSkill.user_id == user_id))
-    session.execute(TechnicianArea.__table__.delete().where(TechnicianArea.user_id == user_id))
+    session.execute(delete(TechnicianSkill).where(TechnicianSkill.user_id == user_id))
+    session.execute(delete(TechnicianArea).where(TechnicianArea.user_id == user_id))
     for skill in filter(None, clean_list(skills, "skills").split(",")):
         session.add(TechnicianSkill(user_id=user_id, skill=skill))
     for area in filter(None, area_list.split(",")):

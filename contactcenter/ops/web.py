@@ -64,6 +64,18 @@ def _unbind(_exc: BaseException | None) -> None:
             pass
 
 
+@bp.app_errorhandler(OverflowError)
+def _id_out_of_range(_exc: OverflowError) -> Any:
+    """An id beyond the database's integer range names nothing: 404, not a crash.
+
+    Werkzeug's ``<int:...>`` accepts any number of digits; SQLite and PostgreSQL stop at
+    64 bits, and the driver raises before the query runs (found by the API fuzzing).
+    """
+    if request.path.startswith("/api/"):
+        return jsonify(error="not found"), 404
+    return "Not found", 404
+
+
 def _socket_clients() -> int:
     wired = current_app.extensions.get("contactcenter")
     try:

@@ -165,3 +165,25 @@ def test_technician_history_leaves_out_agents_internal_notes(client: Any, sessio
     assert not any("owes" in t for t in texts)
     assert any(t.startswith("[Visit #") for t in texts)
     assert any("does not power on" in t for t in texts)
+
+
+def test_odd_json_is_refused_not_crashed(client: Any, session: Any, field: Field) -> None:
+    visit = create(client, session, field, follow_up_of_id=12345)
+    assert session.get(Visit, visit["id"]).follow_up_of_id is None  # not taken from input
+    h = headers(session, field.agent)
+    for body in ({"problem": ["x"]}, {"problem": "x", "priority": ["high"]},
+                 {"problem": "x", "duration_minutes": "60"}, {"problem": "x", "skills": 5}):
+        response = client.post(f"/api/v1/tickets/{field.ticket.number}/visits",
+                               json={"address": "1 Main St", **body}, headers=h)
+        assert response.status_code == 400, body
+    client.post(f"/api/v1/field/visits/{visit['id']}/assign",
+                json={"technician_id": field.tech_a.id},
+                headers=headers(session, field.supervisor))
+    ha = headers(session, field.tech_a)
+    base = f"/api/v1/field/my/visits/{visit['id']}"
+    client.post(f"{base}/check-in", headers=ha)
+    assert client.post(f"{base}/check-out", json={"outcome": ["fixed"]},
+                       headers=ha).status_code == 400
+    assert client.post(f"{base}/parts", json={"name": "x", "unit_cost": {"a": 1}},
+                       headers=ha).status_code == 400
+    assert client.post(f"{base}/photos", json={}, headers=ha).status_code == 400

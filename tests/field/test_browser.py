@@ -29,9 +29,21 @@ from tests.field.conftest import Field
 pytestmark = pytest.mark.browser
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00"
-       b"\x00\x90wS\xde\x00\x00\x00\x0cIDATx\x9cc\xf8\xcf\xc0\x00\x00\x03\x01\x01\x00\xc9\xfe"
-       b"\x92\xef\x00\x00\x00\x00IEND\xaeB`\x82")
+
+def png(width: int = 96, height: int = 64) -> bytes:
+    """Return a small striped RGB PNG (a real image the browser decodes)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    rows = b"".join(b"\x00" + b"".join(bytes((40, 110 + (x // 12) * 15 % 140, 200))
+                                        for x in range(width)) for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 def sign_in(page: Any, email: str, target: str) -> None:
@@ -98,7 +110,7 @@ def test_assign_on_the_board_and_work_the_visit_on_a_phone(
     phone.locator("#part-form button[type=submit]").tap()
     phone.locator("#v-parts li").wait_for()
     photo = tmp_path / "router.png"
-    photo.write_bytes(PNG)
+    photo.write_bytes(png())
     phone.set_input_files("#photo", str(photo))
     phone.locator("#photo-form button[type=submit]").tap()
     phone.locator("#v-photos img").wait_for()

@@ -64,7 +64,7 @@ def test_agent_creates_a_visit_and_offers_times_by_email(client: Any, session: A
     session.refresh(visit)
     assert visit.confirmation == "confirmed" and visit.window_start is not None
     again = client.get(path)
-    assert b"Already confirmed" in again.data
+    assert b"We have your answer" in again.data
     assert client.get(path[:-3] + "abc").status_code == 404
     assert session.scalar(select(EventLog).where(EventLog.type == "field.slot_confirmed"))
 
@@ -92,3 +92,47 @@ def test_customer_answers_the_visit_survey_once(client: Any, session: Any, setti
     assert (survey.score, survey.on_time, survey.comment) == (4, True, "Quick and tidy")
     assert b"Already answered" in client.get(path).data
     assert client.get("/field/survey/nonsense").status_code == 404
+
+
+def test_customer_asks_for_another_time_and_the_agent_sees_it(client: Any, session: Any,
+                                                              settings: Any,
+                                                              field: Field) -> None:
+    from contactcenter.field.links import offer_slots
+    from contactcenter.tickets.service import list_messages
+
+    visit = create_visit(session, settings, field.ticket, field.agent.id,
+                         {"address": "1 Main St", "problem": "Router"})
+    _offer, link = offer_slots(session, settings, visit, "email", field.agent.id)
+    session.commit()
+    path = link[link.index("/field/slots/"):]
+    token = csrf_of(client.get(path).get_data(as_text=True))
+    empty = client.post(path, data={"csrf_token": token, "other": "1", "wish": " "})
+    assert b"which day and time" in empty.data
+    asked = client.post(path, data={"csrf_token": token, "other": "1",
+                                    "wish": "Thursday after 16:00"})
+    assert b"get back to you" in asked.data
+    session.refresh(visit)
+    assert visit.window_start is None and visit.confirmation == "none"
+    assert any("another time: Thursday after 16:00" in m.text
+               for m in list_messages(session, field.ticket))
+    assert b"We have your answer" in client.get(path).data
+
+
+def test_agent_offers_by_phone_and_records_the_chosen_time(client: Any, session: Any,
+                                                           settings: Any, field: Field) -> None:
+    visit = create_visit(session, settings, field.ticket, field.agent.id,
+                         {"address": "1 Main St", "problem": "Router"})
+    session.commit()
+    login(client, "agent@example.test")
+    page = client.get(f"/field/visits/{visit.id}")
+    token = csrf_of(page.get_data(as_text=True))
+    offered = client.post(f"/field/visits/{visit.id}", data={"csrf_token": token,
+                                                              "channel": "phone"})
+    slots = re.findall(r'name="slot" value="(\d+)"', offered.get_data(as_text=True))
+    assert len(slots) == settings.field_slot_count
+    client.post(f"/field/visits/{visit.id}", data={"csrf_token": token, "slot": slots[0]})
+    session.refresh(visit)
+    assert visit.confirmation == "confirmed" and visit.confirmed_via == "phone"
+    again = client.post(f"/field/visits/{visit.id}", data={"csrf_token": token,
+                                                            "slot": slots[1]})
+    assert b"no longer on offer" in again.data

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contactcenter.field.planning import (
     TechnicianFacts,
@@ -92,3 +95,23 @@ def test_suggestions_leave_out_full_days_and_clashing_windows() -> None:
 def test_travel_and_work_minutes() -> None:
     assert travel_and_work(at(2, 9), at(2, 9, 40), at(2, 11)) == (40, 80)
     assert travel_and_work(None, at(2, 9), at(2, 9, 30)) == (None, 30)
+
+
+@given(start_minutes=st.integers(0, 14 * 24 * 60), slot=st.sampled_from([30, 60, 120, 240]),
+       count=st.integers(1, 8),
+       busy_starts=st.lists(st.integers(0, 14 * 24 * 60), max_size=6))
+@settings(max_examples=60, deadline=None)
+def test_offered_windows_are_working_time_free_and_ordered(
+        start_minutes: int, slot: int, count: int, busy_starts: list[int]) -> None:
+    after = at(2, 0) + dt.timedelta(minutes=start_minutes)
+    busy = [(at(2, 0) + dt.timedelta(minutes=b), at(2, 0) + dt.timedelta(minutes=b + 90))
+            for b in busy_starts]
+    windows = offer_windows(OFFICE, after, slot, count, busy)
+    assert 0 < len(windows) <= count
+    assert windows == sorted(windows)
+    for start, end in windows:
+        assert start >= after and end - start == dt.timedelta(minutes=slot)
+        assert start.weekday() < 5 and 9 <= start.hour and (end.hour, end.minute) <= (17, 0)
+        assert not any(b0 < end and start < b1 for b0, b1 in busy)
+    for (_, end_a), (start_b, _) in itertools.pairwise(windows):
+        assert end_a <= start_b

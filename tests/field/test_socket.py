@@ -32,3 +32,20 @@ def test_technician_joins_only_their_room_and_hears_their_assignment(
     assert ("field.visit_assigned", theirs.id) not in replayed
     assert not any(e["type"] == "message.created" for e in answer["events"])
     sock.disconnect(NS)
+
+
+def test_reassignment_reaches_the_previous_technician_too(
+        app: Any, client: Any, session: Any, settings: Any, field: Field) -> None:
+    visit = create_visit(session, settings, field.ticket, field.agent.id,
+                         {"address": "1 Main St", "problem": "Router"})
+    assign_visit(session, visit, field.tech_a.id, field.supervisor.id)
+    session.commit()
+    login(client, "tech-a@example.test")
+    sock = connect(app, client)
+    sock.get_received(NS)
+    assign_visit(session, visit, field.tech_b.id, field.supervisor.id)
+    session.commit()
+    events = received_events(sock)
+    assert [(e["type"], e["payload"]["technician_id"], e["payload"]["previous"])
+            for e in events] == [("field.visit_assigned", field.tech_b.id, field.tech_a.id)]
+    sock.disconnect(NS)

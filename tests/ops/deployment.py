@@ -272,11 +272,12 @@ class Deployment:
         self.procs[name] = proc
         return proc
 
-    def start_web(self) -> Proc:
+    def start_web(self, name: str = "web", port: int | None = None) -> Proc:
         import requests
 
-        proc = self.start("web", "web", "--bind", f"127.0.0.1:{self.web_port}", "--threads", "16")
-        wait_until(lambda: requests.get(f"http://127.0.0.1:{self.web_port}/readyz",
+        port = port or self.web_port
+        proc = self.start(name, "web", "--bind", f"127.0.0.1:{port}", "--threads", "16")
+        wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/readyz",
                                         timeout=2).status_code == 200,
                    timeout=40, what="web /readyz " + proc.output()[-500:])
         return proc

@@ -271,3 +271,86 @@ def test_relay_answering_451_then_recovering_sends_each_reply_once(deployment: D
         assert queue.queue("outbound").failed_job_registry.count == 0
     finally:
         queue.stop()
+
+
+def _sign_in(url: str, email: str, password: str) -> requests.Session:
+    import re
+
+    browser = requests.Session()
+    form = browser.get(url + "/login", timeout=5).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert token, form[:300]
+    answer = browser.post(url + "/login", data={"csrf_token": token.group(1), "email": email,
+                                                "password": password}, timeout=10)
+    assert answer.status_code == 200, answer.text[:300]
+    return browser
+
+
+def test_socket_clients_resync_across_two_web_processes(deployment: Deployment,
+                                                        pg_db: Database) -> None:
+    import socketio
+
+    from tests.factories import PASSWORD, make_token, make_user
+    from tests.ops.deployment import free_port
+
+    with pg_db.session() as session:
+        admin = make_user(session, "admin", email="ops-admin@example.test")
+        token = make_token(session, admin)
+    second = free_port()
+    deployment.start_web("web1")
+    deployment.start_web("web2", second)
+    deployment.start_worker()
+    web1 = f"http://127.0.0.1:{deployment.web_port}"
+    web2 = f"http://127.0.0.1:{second}"
+    cookie = "; ".join(f"{k}={v}" for k, v in
+                       _sign_in(web2, admin.email, PASSWORD).cookies.items())
+    seen: dict[int, dict[str, Any]] = {}
+
+    def connect(url: str) -> Any:
+        client = socketio.Client(reconnection=False)
+
+        @client.on("event", namespace="/agent")
+        def on_event(data: dict[str, Any]) -> None:
+            assert data["id"] not in seen or seen[data["id"]] == data  # no doubling
+            seen[data["id"]] = data
+
+        client.connect(url, namespaces=["/agent"], transports=["websocket"],
+                       headers={"Cookie": cookie}, wait_timeout=10)
+        return client
+
+    def post_contact(n: int) -> int:
+        answer = requests.post(web1 + "/api/v1/contacts", timeout=10,
+                               headers={"Authorization": f"Bearer {token}"},
+                               json={"external_id": f"sock-{n}", "subject": f"Socket {n}",
+                                     "text": "Hello", "from": {"kind": "email",
+                                                               "address": f"v{n}@example.com"}})
+        assert answer.status_code == 201, answer.text
+        return int(answer.json()["ticket"])
+
+    def created_numbers() -> set[int]:
+        return {e["payload"]["number"] for e in seen.values() if e["type"] == "ticket.created"}
+
+    client = connect(web2)
+    try:  # live: posted on web1, delivered by web2 through Redis
+        first = post_contact(1)
+        wait_until(lambda: first in created_numbers(), timeout=15, what="live event via Redis")
+        cursor = max(seen)
+        client.disconnect()  # the network drops; events go on without us
+        missed = {post_contact(n) for n in range(2, 5)}
+        time.sleep(1)
+        assert not missed & created_numbers()
+        deployment.procs["web2"].kill()  # and our web process dies for good
+        client = connect(web1)  # the balancer sends us to the other one
+        answer = client.call("resume", {"cursor": cursor}, namespace="/agent", timeout=10)
+        assert answer["resync_required"] is False
+        for event in answer["events"]:
+            assert event["id"] > cursor
+            assert event["id"] not in seen
+            seen[event["id"]] = event
+        assert missed <= created_numbers()  # caught up: nothing lost
+        ids = [e["id"] for e in answer["events"]]
+        assert ids == sorted(set(ids))  # in order, none twice
+        later = post_contact(5)  # and live again
+        wait_until(lambda: later in created_numbers(), timeout=15, what="live after resync")
+    finally:
+        client.disconnect()

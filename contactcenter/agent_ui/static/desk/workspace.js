@@ -192,6 +192,7 @@ export function showViewers(data) {
 
 function renderHead({ ticket, queues, can_assign: canAssign }) {
   $("ws-title").textContent = `#${ticket.number} ${ticket.subject}`;
+  $("ws-visit").href = `/field/new?ticket=${ticket.number}`;
   $("ws-status").value = ticket.status;
   $("ws-priority").value = ticket.priority;
   const queue = clear($("ws-queue"));

@@ -53,6 +53,11 @@ async function assign(visitId, technicianId) {
 function block(visit) {
   const b = el("div", { class: `fd-block fd-state-${visit.state}`, "data-visit": String(visit.id), title: `${visit.problem} · ${visit.address}`,
     text: `#${visit.id} ${visit.problem.slice(0, 30)}` });
+  if (visit.state === "assigned") {
+    const back = el("button", { type: "button", class: "fd-unassign", title: "Unassign", "aria-label": `Unassign visit ${visit.id}`, text: "×" });
+    back.addEventListener("click", () => assign(visit.id, null));
+    b.prepend(back);
+  }
   if (visit.window_start) {
     const start = new Date(visit.window_start), end = new Date(visit.window_end);
     const span = (END_HOUR - START_HOUR) * 60;
