@@ -20,6 +20,7 @@ from contactcenter.routing.events import record_item_event
 from contactcenter.routing.matching import MatchResult, match_item, touch
 from contactcenter.routing.models import (
     ACTIVE_STATES,
+    AgentCapacity,
     AgentState,
     ItemKind,
     ItemState,
@@ -92,9 +93,27 @@ def _present_member(session: Session, agent_id: int, queue_id: int) -> bool:
                AgentState.presence.in_(STICKY_PRESENCES))) is not None
 
 
+def _free_now(session: Session, agent_id: int, queue_id: int, kind: str) -> bool:
+    """Whether an agent of the queue is available with free capacity for this kind of work."""
+    row = session.execute(
+        select(AgentState.presence, AgentCapacity.load, AgentCapacity.maximum)
+        .join(QueueMember, QueueMember.user_id == AgentState.user_id)
+        .outerjoin(AgentCapacity, and_(AgentCapacity.user_id == AgentState.user_id,
+                                       AgentCapacity.kind == kind))
+        .where(AgentState.user_id == agent_id, QueueMember.queue_id == queue_id)).first()
+    if row is None or row[0] != Presence.AVAILABLE:
+        return False
+    return row[1] is None or row[1] < row[2]
+
+
 def sticky_agent(session: Session, customer_id: int | None, queue_id: int, now: dt.datetime,
-                 policy: RoutingPolicy) -> int | None:
-    """Return the agent who last answered the customer within the window, if at work here."""
+                 policy: RoutingPolicy, kind: str | None = None) -> int | None:
+    """Return the agent who last answered the customer within the window, when available.
+
+    With ``kind``, the agent must be free for that kind of work now: a returning
+    caller is not kept waiting for an agent busy with someone else (the issue's
+    "sticky routing to the agent who last helped the customer, when available").
+    """
     if customer_id is None or policy.sticky_window <= dt.timedelta(0):
         return None
     agent_id = session.scalar(
@@ -104,6 +123,8 @@ def sticky_agent(session: Session, customer_id: int | None, queue_id: int, now: 
                RoutingItem.agent_id.is_not(None))
         .order_by(RoutingItem.answered_at.desc()).limit(1))
     if agent_id is None or not _present_member(session, agent_id, queue_id):
+        return None
+    if kind is not None and not _free_now(session, agent_id, queue_id, kind):
         return None
     return agent_id
 
@@ -125,7 +146,8 @@ def enqueue_item(session: Session, *, kind: str, channel: str, queue_id: int, no
     tier, ltv, level, minutes = _customer_value(session, customer_id, now.date())
     preferred = (preferred_agent_id if preferred_agent_id is not None
                  and _present_member(session, preferred_agent_id, queue_id)
-                 else sticky_agent(session, customer_id, queue_id, now, policy))
+                 else sticky_agent(session, customer_id, queue_id, now, policy,
+                                   kind=ItemKind(kind).value))
     item = RoutingItem(
         kind=ItemKind(kind).value, channel=channel[:16], queue_id=queue_id, ticket_id=ticket_id,
         customer_id=customer_id, external_ref=external_ref,

@@ -131,7 +131,8 @@ def test_skills_language_and_membership_decide_who_is_offered(session: Any) -> N
     assert check_invariants(session, policy, T0) == []
 
 
-def test_rules_widen_from_sticky_to_skilled_to_anyone(session: Any, policy: RoutingPolicy) -> None:
+def test_rules_widen_from_skilled_to_anyone_and_a_busy_sticky_agent_is_not_waited_for(
+        session: Any, policy: RoutingPolicy) -> None:
     queue = make_queue(session, skill="billing")
     expert = make_agent(session, policy, queue, skills={"billing": 4}, presence="busy")
     novice = make_agent(session, policy, queue, skills={"billing": 1})
@@ -142,21 +143,36 @@ def test_rules_widen_from_sticky_to_skilled_to_anyone(session: Any, policy: Rout
     engine.assign_manually(session, old.id, sticky.id, T0 - dt.timedelta(hours=2), policy)
     engine.complete_item(session, old.id, T0 - dt.timedelta(hours=1), policy)
     engine.set_presence(session, sticky.id, "busy", T0, policy)
-    # The sticky agent is at work (busy): the item waits for them for 30 s.
+    # Sticky routing applies when the agent is available: a busy one is not waited for, and
+    # the item starts at the skilled step.
     item = call(session, queue, policy, customer_id=customer.id)
-    assert item.preferred_agent_id == sticky.id and item.state == ItemState.WAITING
+    assert item.preferred_agent_id is None and item.state == ItemState.WAITING
     engine.set_presence(session, expert.id, "available", later(10), policy)
-    assert item.state == ItemState.WAITING  # still the sticky agent's turn
-    engine.route(session, later(30), policy)  # skilled agents (level 3+) now
     assert item.agent_id == expert.id
     offer = session.scalars(select(Offer).where(Offer.item_id == item.id)).one()
-    engine.decline_offer(session, offer.id, expert.id, later(31), policy)
+    engine.decline_offer(session, offer.id, expert.id, later(11), policy)
     assert item.state == ItemState.WAITING  # the novice is not skilled enough yet
-    engine.route(session, later(119), policy)
+    engine.route(session, later(89), policy)
     assert item.state == ItemState.WAITING
-    engine.route(session, later(120), policy)  # then anyone in the queue
+    engine.route(session, later(90), policy)  # then anyone in the queue
     assert item.agent_id == novice.id
-    assert check_invariants(session, policy, later(120)) == []
+    assert check_invariants(session, policy, later(90)) == []
+
+
+def test_a_sticky_agent_at_capacity_is_not_preferred(session: Any, policy: RoutingPolicy) -> None:
+    queue = make_queue(session)
+    customer = make_customer(session)
+    first = make_agent(session, policy, queue)
+    earlier = call(session, queue, policy, now=T0 - dt.timedelta(hours=1), customer_id=customer.id)
+    offer = session.scalars(select(Offer).where(Offer.item_id == earlier.id)).one()
+    engine.accept_offer(session, offer.id, first.id, T0 - dt.timedelta(hours=1), policy)
+    engine.complete_item(session, earlier.id, T0 - dt.timedelta(minutes=50), policy)
+    engine.end_wrap_ups(session, T0, policy)
+    busy_with = call(session, queue, policy, now=T0, customer_id=make_customer(session).id)
+    assert busy_with.agent_id == first.id  # now on a call: no capacity for another
+    other = make_agent(session, policy, queue)
+    item = call(session, queue, policy, now=later(1), customer_id=customer.id)
+    assert item.preferred_agent_id is None and item.agent_id == other.id
 
 
 def test_sticky_agent_who_is_available_gets_the_item_first(session: Any, policy: RoutingPolicy) -> None:
