@@ -46,12 +46,15 @@ class RuleStep:
 class QueueRules:
     """A queue's steps, agent ranking order and service-level targets per kind."""
 
+    # The default serves the customer first: the sticky agent when free, else anyone
+    # qualified in the queue, longest idle first. Narrower steps (e.g. "tier-2 skilled
+    # agents for 90 s") belong in the rules file, where a center chooses to trade wait
+    # for expertise; simulate_day shows what they cost.
     steps: tuple[RuleStep, ...] = (
-        RuleStep("sticky agent", preferred=True, timeout=30),
-        RuleStep("skilled agents", min_level=3, timeout=90),
+        RuleStep("sticky agent", preferred=True, timeout=10),
         RuleStep("anyone in the queue"),
     )
-    ranking: tuple[str, ...] = ("sticky", "load", "idle", "level")
+    ranking: tuple[str, ...] = ("sticky", "idle", "load", "level")
     targets: Mapping[str, int] = field(default_factory=lambda: MappingProxyType(
         {"call": 20, "chat": 60, "ticket": 4 * 3600}))
 

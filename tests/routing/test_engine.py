@@ -131,8 +131,22 @@ def test_skills_language_and_membership_decide_who_is_offered(session: Any) -> N
     assert check_invariants(session, policy, T0) == []
 
 
+def stepped(policy: RoutingPolicy) -> RoutingPolicy:
+    """The default policy with an experts step: level 3+ for 90 s, then anyone."""
+    import dataclasses
+
+    from contactcenter.routing.rules import RuleStep
+
+    rules = dataclasses.replace(policy.default_rules, steps=(
+        RuleStep("sticky agent", preferred=True, timeout=30),
+        RuleStep("skilled agents", min_level=3, timeout=90),
+        RuleStep("anyone in the queue")))
+    return dataclasses.replace(policy, default_rules=rules)
+
+
 def test_rules_widen_from_skilled_to_anyone_and_a_busy_sticky_agent_is_not_waited_for(
         session: Any, policy: RoutingPolicy) -> None:
+    policy = stepped(policy)
     queue = make_queue(session, skill="billing")
     expert = make_agent(session, policy, queue, skills={"billing": 4}, presence="busy")
     novice = make_agent(session, policy, queue, skills={"billing": 1})
@@ -294,6 +308,7 @@ def test_a_lost_socket_sets_the_agent_offline_after_the_grace(
 
 def test_manual_assignment_obeys_eligibility_but_not_the_steps(
         session: Any, policy: RoutingPolicy) -> None:
+    policy = stepped(policy)
     queue = make_queue(session, skill="billing")
     novice = make_agent(session, policy, queue, skills={"billing": 1}, presence="busy")
     outsider = make_agent(session, policy, make_queue(session), skills={"billing": 5})
