@@ -436,14 +436,14 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--quick", action="store_true", help="a small, fast version")
     parser.add_argument("--contacts", type=int, default=None,
-                        help="contacts per worker count (default 1500, quick 150)")
+                        help="contacts per worker count (default 300, quick 60)")
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--events", type=int, default=None,
                         help="contacts posted for event delivery (default 600, quick 60)")
     parser.add_argument("--agents", type=int, default=20)
     parser.add_argument("--postgres-url", default=DEFAULT_PG_ADMIN)
     args = parser.parse_args()
-    count = args.contacts or (150 if args.quick else 1500)
+    count = args.contacts or (60 if args.quick else 300)
     events = args.events or (60 if args.quick else 600)
     world = World(args.postgres_url)
     try:

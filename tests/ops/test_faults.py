@@ -238,7 +238,9 @@ def test_redis_restart_loses_no_contact_and_no_reply(deployment: Deployment,
     # The scheduler's first tick on the empty Redis enqueues the sweeps, which find the
     # acknowledgements whose jobs were never enqueued.
     wait_until(lambda: len(deployment.relay.received) >= 6, timeout=90,
-               what="the acknowledgements of the contacts taken during the outage")
+               what="the acknowledgements of the contacts taken during the outage: "
+                    + " | ".join(f"{n} alive={p.alive()} {p.output()[-300:]}"
+                                 for n, p in deployment.procs.items()))
     time.sleep(1)
     assert_outbound_once(pg_db, deployment.relay.received)
     exactly_once(counts(pg_db)["raw"], set())
