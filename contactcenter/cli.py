@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,8 +37,14 @@ def _db(settings: Settings, upgrade: bool = True) -> Any:
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def main(verbose: bool) -> None:
     """An omnichannel contact center and service desk."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if os.environ.get("CONTACTCENTER_LOG_FORMAT", "text").strip().lower() == "json":
+        # Structured lines with request and contact ids for every process of a deployment.
+        from contactcenter.ops.logs import configure_logging
+
+        configure_logging("json", logging.DEBUG if verbose else logging.INFO)
+    else:
+        logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not verbose:
         logging.getLogger("alembic").setLevel(logging.WARNING)
         # aiosmtpd logs every SMTP command line (addresses included) at INFO.
