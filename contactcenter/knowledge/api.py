@@ -373,10 +373,16 @@ def stale() -> Any:
 @bp.get("/kb/gaps")
 @editor_only
 def gaps() -> Any:
+    from contactcenter.accounts.policy import Permission, can
     from contactcenter.knowledge.gaps import gaps_report
 
-    return jsonify(gaps_report(db_session(), services().settings,
-                               days=_int_arg("days", 30, 1, 365)))
+    report = gaps_report(db_session(), services().settings, days=_int_arg("days", 30, 1, 365))
+    if not can(current_user(), Permission.TICKET_VIEW_ALL):
+        # Topics are stemmed words; example subjects are ticket content, which an editor
+        # without access to tickets must not read here either.
+        for topic in report["topics"]:
+            topic["examples"] = []
+    return jsonify(report)
 
 
 _OBJ = {"type": "object"}
