@@ -20,7 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    PendingRollbackError,
+)
 from sqlalchemy.orm import Session
 
 from contactcenter.channels.base import ChannelRegistry, InboundContact, QuarantineError
@@ -439,7 +444,8 @@ def process_raw(session: Session, raw_id: int, registry: ChannelRegistry,
         return ingest_inbound(session, contact, settings=settings, after_apply=hook)
     except Exception as exc:
         session.rollback()
-        if isinstance(exc, OperationalError) and session.get_bind().dialect.name != "sqlite":
+        if (isinstance(exc, (OperationalError, InterfaceError, PendingRollbackError))
+                and session.get_bind().dialect.name != "sqlite"):
             # The database server went away (outage, cut connection), not the payload: it
             # stays pending for a retry or the intake sweep, not for a manual replay.
             raise
