@@ -219,7 +219,8 @@ def smtp_burst(count: int, clients: int) -> dict[str, Any]:
                 "tickets": tickets, "memory": sampler.figures(),
                 "pass": raws == count and tickets == count and raws == distinct
                 and bool(lat) and lat["p95_ms"] < 1000
-                and (sampler.figures().get("rss_mb_max") or 0) < 300}
+                # 20 sessions may each hold a 2 MB message while it is parsed and stored.
+                and (sampler.figures().get("rss_mb_max") or 0) < 512}
     finally:
         served.close()
 
