@@ -44,6 +44,7 @@ from contactcenter.routing.models import (
 from contactcenter.routing.policy import RoutingPolicy
 from contactcenter.routing.priority import PriorityInputs, priority_score
 from contactcenter.routing.rules import rules_clock
+from contactcenter.routing.vacancy import encode_free_kinds
 from contactcenter.tickets.models import Queue, QueueMember
 
 DEFAULT_PG_ADMIN = os.environ.get("TEST_PG_ADMIN_URL",
@@ -179,10 +180,25 @@ def make_customers(rng: random.Random, n: int) -> list[CustomerSpec]:
     return customers
 
 
+def _with_defaults(table: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fill the columns a row leaves out with the model's scalar defaults.
+
+    ``COPY`` bypasses SQLAlchemy's Python-side defaults, so a NOT NULL column added
+    to a model later (``users.locale``) would otherwise break the bulk load.
+    """
+    missing = {c.name: c.default.arg for c in table.columns
+               if c.name not in rows[0] and c.default is not None
+               and getattr(c.default, "is_scalar", False)}
+    if not missing:
+        return rows
+    return [{**missing, **row} for row in rows]
+
+
 def _batched(conn: Any, table: Any, rows: list[dict[str, Any]]) -> None:
     """Insert many rows: ``COPY`` on PostgreSQL, executemany ``insert()`` batches on SQLite."""
     if not rows:
         return
+    rows = _with_defaults(table, rows)
     if conn.dialect.name == "postgresql":
         columns = list(rows[0])
         raw = conn.connection.driver_connection
@@ -202,6 +218,14 @@ def _returning_ids(conn: Any, table: Any, rows: list[dict[str, Any]], key: str) 
     wanted = [r[key] for r in rows]
     found = dict(conn.execute(text(f"SELECT {key}, id FROM {table.name}")).all())
     return [found[k] for k in wanted]
+
+
+def _free_kinds(policy: RoutingPolicy, held: dict[str, int]) -> str:
+    """What the engine stores in ``agent_states.free_kinds`` for an agent holding ``held``."""
+    return encode_free_kinds(
+        kind for kind in ("ticket", "call", "chat")
+        if held.get(kind, 0) < policy.capacity_for(kind)
+        and not any(held.get(other, 0) for other in policy.excluded_by(kind)))
 
 
 def seed_static(db: Database, agents: list[AgentSpec], customers: list[CustomerSpec],
@@ -233,7 +257,8 @@ def seed_static(db: Database, agents: list[AgentSpec], customers: list[CustomerS
             {"user_id": user_ids[a.index], "presence": str(presence),
              "presence_reason": "", "presence_since": now, "lapsed_offers": 0,
              "last_assigned_at": (now - dt.timedelta(seconds=len(agents) - a.index)
-                                  if loads else None), "updated_at": now} for a in agents])
+                                  if loads else None), "updated_at": now,
+             "free_kinds": _free_kinds(policy, loads.get(a.index, {}))} for a in agents])
         _batched(conn, AgentCapacity.__table__, [
             {"user_id": user_ids[a.index], "kind": kind, "maximum": policy.capacity_for(kind),
              "load": loads.get(a.index, {}).get(kind, 0)} for a in agents for kind in ("ticket", "call", "chat")])

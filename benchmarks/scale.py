@@ -339,9 +339,10 @@ def run_events(world: World, count: int, clients: int) -> dict[str, Any]:
     import socketio
 
     ports = [free_port(), free_port()]
+    logs = [open(world.tmp / f"web{n}.log", "wb") for n in (1, 2)]  # noqa: SIM115
     procs = [subprocess.Popen([str(BIN), "web", "--bind", f"127.0.0.1:{p}", "--threads", "32"],
-                              env=world.env(), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL) for p in ports]
+                              env=world.env(), stdout=log, stderr=subprocess.STDOUT)
+             for p, log in zip(ports, logs)]
     web1, web2 = (f"http://127.0.0.1:{p}" for p in ports)
     try:
         for base in (web1, web2):
@@ -352,8 +353,10 @@ def run_events(world: World, count: int, clients: int) -> dict[str, Any]:
                         break
                 except requests.RequestException:
                     pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{base} not ready after 120 s")
+                if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                    tail = b"".join((world.tmp / f"web{n}.log").read_bytes()[-1500:]
+                                    for n in (1, 2)).decode(errors="replace")
+                    raise RuntimeError(f"{base} not ready: {tail}")
                 time.sleep(0.2)
         from contactcenter.accounts.models import User
         from contactcenter.accounts.service import issue_token
@@ -437,6 +440,8 @@ def run_events(world: World, count: int, clients: int) -> dict[str, Any]:
                 p.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 p.kill()
+        for log in logs:
+            log.close()
 
 
 def main() -> None:
@@ -449,6 +454,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=None,
                         help="contacts posted for event delivery (default 600, quick 60)")
     parser.add_argument("--agents", type=int, default=20)
+    parser.add_argument("--no-events", action="store_true",
+                        help="measure the workers only (skip the two web processes)")
     parser.add_argument("--postgres-url", default=DEFAULT_PG_ADMIN)
     args = parser.parse_args()
     count = args.contacts or (60 if args.quick else 300)
@@ -456,7 +463,10 @@ def main() -> None:
     world = World(args.postgres_url)
     try:
         inbox_id, _agents = setup_routing(world, args.agents)
-        rows = [run_workers(world, int(n), count, inbox_id) for n in args.workers.split(",")]
+        rows = []
+        for n in args.workers.split(","):
+            rows.append(run_workers(world, int(n), count, inbox_id))
+            print(f"{n} worker(s): {rows[-1]['contacts_per_s']} contacts/s", file=sys.stderr)
         report = {
             "benchmark": "scale",
             "variant": "quick" if args.quick else "full",
@@ -466,7 +476,8 @@ def main() -> None:
             "ratio_to_1_worker": {str(r["workers"]): round(
                 (r["contacts_per_s"] or 0) / (rows[0]["contacts_per_s"] or 1), 2) for r in rows},
             "limit": name_limit(rows),
-            "event_delivery_two_web_processes": run_events(world, events, clients=4),
+            "event_delivery_two_web_processes": (
+                {"skipped": True} if args.no_events else run_events(world, events, clients=4)),
             "notes": ("One machine runs the generator, PostgreSQL, Redis and every process; "
                       "figures are noisy and include the client's CPU in the machine load."),
             "machine": machine(world.pg_version),
@@ -481,8 +492,9 @@ def main() -> None:
                   f"machine CPU {row['machine_cpu_busy']:.0%}")
         print("limit:", report["limit"]["limit"], "-", report["limit"]["why"])
         ev = report["event_delivery_two_web_processes"]
-        print(f"events web1 -> web2: {ev['events_delivered_on_web2']}/{ev['contacts_posted']}, "
-              f"p95 {ev['delivery_latency'].get('p95_ms')} ms")
+        if not ev.get("skipped"):
+            print(f"events web1 -> web2: {ev['events_delivered_on_web2']}/{ev['contacts_posted']}, "
+                  f"p95 {ev['delivery_latency'].get('p95_ms')} ms")
 
 
 if __name__ == "__main__":

@@ -293,6 +293,47 @@ def _parsed_mail(files: list[Path], limit: int) -> Iterator[tuple[Path, int, byt
         yield from pool.imap(_read_and_parse, ((path, limit) for path in files), chunksize=8)
 
 
+INGEST_LOOKAHEAD = 50  # messages whose stored copies one query looks up
+
+
+def _looked_up(session: Any, mail: Iterator[tuple[Path, int, bytes, str | None, Any]],
+               limit: int, seen: set[str]
+               ) -> Iterator[tuple[Path, int, bytes, str | None, Any, str | None, bool]]:
+    """Add each message's id and whether a copy may be stored, one query per chunk.
+
+    ``stored`` is False only when the chunk's query found no copy and the id was not
+    met before in this run (a repeated id, or any doubt, is looked up one by one).
+    """
+    import itertools
+
+    from contactcenter.channels.email.receive import existing_raw, message_id_of
+
+    while chunk := list(itertools.islice(mail, INGEST_LOOKAHEAD)):
+        ids: list[str | None] = []
+        for _path, size, raw, error, contact in chunk:
+            if error is not None or size > limit or not raw:
+                ids.append(None)
+            elif contact is not None and contact.channel == "email":
+                ids.append(contact.external_id)
+            else:
+                ids.append(message_id_of(raw))
+        found: dict[str, Any] | None = None
+        try:  # in a SAVEPOINT: a failure must not roll the batch in progress back
+            with session.begin_nested():
+                found = existing_raw(session, [i for i in ids if i is not None])
+        except Exception:  # e.g. a locked database: every message is looked up alone
+            logging.getLogger(__name__).debug("look-up of %s stored messages failed",
+                                              len(chunk), exc_info=True)
+            found = None
+        for item, external_id in zip(chunk, ids, strict=True):
+            stored = True
+            if external_id is not None:
+                key = external_id[:500]
+                stored = found is None or key in found or key in seen
+                seen.add(key)
+            yield (*item, external_id, stored)
+
+
 def _mail_files(paths: tuple[Path, ...]) -> Iterator[Path]:
     """Yield each named file, and every file under each named folder in name order.
 
@@ -418,8 +459,10 @@ def ingest_email(paths: tuple[Path, ...], inbox_address: str | None) -> None:
                 receive.enqueue_delivery(jobs, received.acknowledgement)
             finish(line)
 
+    seen: set[str] = set()  # external ids met in this run: looked up one by one
     with database.session() as session:
-        for path, size, raw, error, contact in itertools.chain([first] if first else [], mail):
+        for path, size, raw, error, contact, external_id, stored in _looked_up(
+                session, itertools.chain([first] if first else [], mail), limit, seen):
             line: dict[str, Any] = {"path": str(path), "status": "failed", "ticket": None,
                                     "customer": None, "reason": None}
             if error is not None:
@@ -433,8 +476,9 @@ def ingest_email(paths: tuple[Path, ...], inbox_address: str | None) -> None:
                 batch.append((line, None, None))
                 continue
             try:
-                received = receive.receive_email_nested(session, raw, registry, settings,
-                                                        inbox_id, contact=contact)
+                received = receive.receive_email_nested(
+                    session, raw, registry, settings, inbox_id, contact=contact,
+                    external_id=external_id, known_new=not stored)
             except Exception:  # e.g. the database refused a read: this message goes alone
                 log.debug("batched ingest of %s failed", path, exc_info=True)
                 received = None

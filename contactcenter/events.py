@@ -34,6 +34,7 @@ EVENT_TYPES = frozenset(
         "customer.created",
         "customer.merged",
         "customer.unmerged",
+        "customer.updated",
         "raw.failed",
         "item.queued",
         "item.assigned",

@@ -51,6 +51,9 @@ class IntakeContext:
     now: dt.datetime
     due_at: dt.datetime | None = None
     flags: list[str] = field(default_factory=list)
+    # True when intake created the customer in this very transaction: nothing can refer
+    # to them yet (no contract of their own, no earlier ticket), so hooks may skip looking.
+    customer_created: bool = False
 
 
 @dataclass
@@ -135,6 +138,76 @@ def load_hooks() -> None:
     from contactcenter.field import hooks as _field  # noqa: F401
 
     _loaded = True
+
+
+_TX_CACHE = "transaction_cache"
+
+
+def transaction_cache(session: Session, name: str) -> dict[Any, Any]:
+    """Return a dict that lives as long as the session's current (outermost) transaction.
+
+    For rows every contact of a batch reads and none of them writes (settings-like
+    rows: inboxes, SLA policies and targets, who has contracts): read once per
+    transaction instead of once per message. The dict is dropped at the end of the
+    outermost transaction (commit, rollback or close) and at any SAVEPOINT rollback, so
+    a change committed elsewhere is seen by the next transaction at the latest (one
+    ``ingest email`` batch: at most 100 messages or half a second later). A caller that writes such rows itself must ``drop_transaction_cache``.
+    Keep plain values in it, not ORM objects (a rollback expires those).
+    """
+    _listen_once()
+    caches: dict[str, dict[Any, Any]] = session.info.setdefault(_TX_CACHE, {})
+    return caches.setdefault(name, {})
+
+
+def drop_transaction_cache(session: Session, *_args: Any) -> None:
+    """Forget everything ``transaction_cache`` held for this session."""
+    session.info.pop(_TX_CACHE, None)
+
+
+def _after_transaction_end(session: Session, transaction: Any) -> None:
+    # A released SAVEPOINT ends a transaction too: the outer one (the same snapshot)
+    # goes on, and so does its cache. The outermost one's end (commit, rollback or
+    # close) drops it.
+    if transaction.parent is None:
+        drop_transaction_cache(session)
+
+
+def drop_cache_on_change(*models: type) -> None:
+    """Drop a session's ``transaction_cache`` whenever it writes a row of these models.
+
+    For the cached rows' own models: a transaction that changes a policy or an inbox
+    and then takes a contact in (a test, an import) sees its own change.
+    """
+    from sqlalchemy import event
+
+    for model in models:
+        for name in ("after_insert", "after_update", "after_delete"):
+            if not event.contains(model, name, _row_changed):
+                event.listen(model, name, _row_changed)
+
+
+def _row_changed(_mapper: Any, _connection: Any, target: Any) -> None:
+    from sqlalchemy.orm import object_session
+
+    session = object_session(target)
+    if session is not None:
+        drop_transaction_cache(session)
+
+
+_listening = False
+
+
+def _listen_once() -> None:
+    global _listening
+    if _listening:
+        return
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session as SessionClass
+
+    event.listen(SessionClass, "after_transaction_end", _after_transaction_end)
+    # Any rollback, a SAVEPOINT's included: whatever was read inside it is forgotten.
+    event.listen(SessionClass, "after_soft_rollback", drop_transaction_cache)
+    _listening = True
 
 
 def run(registry: list[Callable[[Any], None]], ctx: Any) -> None:

@@ -227,10 +227,56 @@ def set_worker_context_factory(factory: Callable[[], JobContext]) -> None:
     _worker_ctx.clear()
 
 
-def worker_context() -> JobContext:
-    """Return this process's job context, building it after a fork if needed."""
+def install_worker_context(ctx: JobContext) -> None:
+    """Make ``ctx`` this process's job context, to be inherited by forked work horses.
+
+    RQ's ``Worker`` forks a work horse per job. Building the context (imports,
+    settings, engine, adapters, job registry) in each horse cost about half a
+    second of CPU per job; built once in the worker parent, every horse gets it
+    for free through the fork and only renews what must not be shared across
+    processes (see ``adopt_inherited_worker_context``).
+    """
+    _worker_ctx.clear()
+    _worker_ctx[os.getpid()] = ctx
+
+
+def adopt_inherited_worker_context() -> JobContext | None:
+    """In a forked child, take over the parent's context with fresh connections.
+
+    The child must not use the parent's pooled database connections (two
+    processes on one socket corrupt the protocol), so the pool is replaced
+    without closing the parent's connections: ``engine.dispose(close=False)``
+    is SQLAlchemy's documented pattern for a forked child. Redis clients
+    (RQ queue, the Socket.IO message queue) check the pid of their connection
+    pool on every use and reconnect in a new process by themselves; their pools
+    are reset here anyway so no parent socket is ever written to.
+    """
     pid = os.getpid()
-    ctx = _worker_ctx.get(pid)
+    if pid in _worker_ctx:
+        return _worker_ctx[pid]
+    if not _worker_ctx:
+        return None
+    ctx = next(iter(_worker_ctx.values()))
+    ctx.db.engine.dispose(close=False)
+    for client in _redis_clients(ctx):
+        client.connection_pool.reset()
+    _worker_ctx.clear()
+    _worker_ctx[pid] = ctx
+    return ctx
+
+
+def _redis_clients(ctx: JobContext) -> list[Any]:
+    """The Redis clients a context holds: its job queue's and its publisher's."""
+    clients = [getattr(ctx.jobs, "redis", None)]
+    socketio = getattr(ctx.publisher, "socketio", None)
+    manager = getattr(getattr(socketio, "server", None), "manager", None)
+    clients.append(getattr(manager, "redis", None))
+    return [c for c in clients if c is not None and hasattr(c, "connection_pool")]
+
+
+def worker_context() -> JobContext:
+    """Return this process's job context: inherited from the worker parent, else built."""
+    ctx = adopt_inherited_worker_context()
     if ctx is None:
         if _worker_ctx_factory is None:
             from contactcenter.app import build_job_context
@@ -239,8 +285,7 @@ def worker_context() -> JobContext:
             ctx = build_job_context(default_settings())
         else:
             ctx = _worker_ctx_factory()
-        _worker_ctx.clear()
-        _worker_ctx[pid] = ctx
+        install_worker_context(ctx)
     return ctx
 
 

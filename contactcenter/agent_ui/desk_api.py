@@ -28,7 +28,14 @@ from contactcenter.routing.models import Offer, OfferOutcome, RoutingItem
 from contactcenter.routing.policy import load_policy
 from contactcenter.tickets import workspace as ws
 from contactcenter.tickets.errors import InvalidTransitionError, TicketNotFoundError
-from contactcenter.tickets.models import Queue, SavedView, Ticket, TicketStatus
+from contactcenter.tickets.models import (
+    Direction,
+    Message,
+    Queue,
+    SavedView,
+    Ticket,
+    TicketStatus,
+)
 from contactcenter.tickets.serialize import serialize_message, serialize_ticket_brief
 from contactcenter.tickets.service import add_reply, assign_ticket, change_status, get_ticket
 
@@ -171,6 +178,7 @@ def workspace(user: User, number: int) -> Any:
                    for q in sess.scalars(select(Queue).order_by(Queue.name))],
         "can_assign": can(user, Permission.TICKET_ASSIGN),
         "can_merge_customers": can(user, Permission.CUSTOMER_MERGE),
+        "can_edit_customers": can(user, Permission.CUSTOMER_EDIT),
         "me": {"id": user.id, "name": user.name},
     }
     sess.commit()  # the audit record of an unmasked customer view
@@ -350,13 +358,21 @@ def offer_card(user: User, item_id: int) -> Any:
             contract = str(entitlement)
     if contract is None and item.customer_id is not None:
         contract = assist_panels.contract_line(sess, item.customer_id, dt.date.today())
+    # The screen pop tells the caller's story before the accept: who is calling (the
+    # address the contact came from) and their other tickets, as the agent may see them.
+    sender = sess.scalar(select(Message.sender).where(
+        Message.ticket_id == ticket.id, Message.direction == Direction.INBOUND)
+        .order_by(Message.id.desc()).limit(1)) if ticket else None
+    history = ws.customer_history(sess, customer.id, user, exclude_ticket_id=ticket.id,
+                                  limit=5) if customer and ticket else []
     return jsonify(
         item_id=item.id, offer_id=offer.id if offer else None, kind=item.kind,
         channel=item.channel, state=item.state, priority=item.priority,
         reason=item.priority_reason, tier=item.value_tier, contract=contract,
         expires_at=offer.expires_at.isoformat() if offer and offer.expires_at else None,
         ticket={"number": ticket.number, "subject": ticket.subject} if ticket else None,
-        customer={"id": customer.id, "name": customer.name} if customer else None)
+        customer={"id": customer.id, "name": customer.name} if customer else None,
+        sender=sender, history=history)
 
 
 @bp.put("/me/locale")

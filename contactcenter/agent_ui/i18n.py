@@ -19,7 +19,7 @@ LOCALES = ("en", "ru")
 # Strings the desk's ES modules show; translated on the server, read by util.js's t().
 JS_STRINGS = (
     "live", "reconnecting…", "offline", "Nothing open.", "Saved views…", "Name of this view:",
-    "Wrap-up {time}", "Unknown caller", "tier", "{n} s to answer", "New contact",
+    "Wrap-up {time}", "Unknown caller", "Incoming call", "tier", "{n} s to answer", "New contact",
     "overdue {time}", "editing…", "draft saved", "draft not saved: offline", "draft restored",
     "Merge this ticket into ticket number:", "Link to ticket number:",
     "{name} replied while you were typing:", "someone", "Send anyway", "{name} is typing a reply",
@@ -30,6 +30,15 @@ JS_STRINGS = (
     "Recorded: {outcome}", "accepted", "declined", "not_relevant",
     "{name} mentioned you on #{number}", "Merge which customer (id) into {name}?",
     "Merge a duplicate…",
+    # the customer panel's identities (static/desk/identity.js)
+    "Email", "Phone", "Chat id", "External id", "Remove", "Remove {address}",
+    "Remove {address} from this customer?", "address or +7 916 123-45-67", "Add an address",
+    "Type", "Address", "Add", "Merge that customer into this one", "Name", "Language", "Save",
+    "Cancel", "Edit name and language",
+    "This address already belongs to another customer: merge the two customers.",
+    "This address already belongs to another customer: ask a supervisor to merge the two "
+    "customers.",
+    "A customer keeps at least one address: add the new one first.", "Not accepted: {reason}",
 )
 
 

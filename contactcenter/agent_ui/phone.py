@@ -5,7 +5,7 @@ URL (``CONTACTCENTER_PUBLIC_URL`` + path + raw query) before reading anything,
 answers 403 without it, and hands the request to
 ``contactcenter.channels.phone.service`` (store raw, apply once, answer). The
 endpoints are CSRF-exempt: Twilio cannot carry our token, the signature is the
-proof. Templates under ``templates/phone/``, scripts under ``static/phone/``.
+proof. The softphone's script is ``static/phone/softphone.js``, which the desk mounts.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, abort, request
 
-from contactcenter.accounts.policy import Permission
-from contactcenter.agent_ui.auth import page_login_required, session_user
 from contactcenter.app import csrf, db_session, services
 from contactcenter.channels.phone.service import handle_webhook
 from contactcenter.channels.phone.signature import is_valid_request, public_request_url
@@ -89,13 +87,4 @@ def _webhook_view(endpoint: str) -> Any:
 
 for _path, _endpoint in ROUTES.items():
     bp.add_url_rule(_path, view_func=_webhook_view(_endpoint), methods=["GET", "POST"])
-
-
-@bp.get("/phone/test-desk")
-@page_login_required(Permission.TICKET_REPLY)
-def test_desk() -> Any:
-    """A bare page mounting the softphone module (only when testing: the desk mounts it)."""
-    if not current_app.config.get("TESTING"):
-        abort(404)
-    return render_template("phone/test_desk.html", user=session_user())
 

@@ -17,7 +17,7 @@ import threading
 from urllib.parse import urlsplit
 
 from flask import Flask, request
-from flask_socketio import ConnectionRefusedError, emit, join_room, leave_room
+from flask_socketio import ConnectionRefusedError, emit, join_room, leave_room, rooms
 from sqlalchemy.orm import Session
 
 from contactcenter.accounts.policy import Permission, can, can_view_ticket, queue_ids_of
@@ -163,6 +163,12 @@ def init_app(app: Flask) -> None:
                 leave_room(room("ticket", tid))
                 announce(tid)
         join_room(room("ticket", ticket_id))
+        # The customer's room too: an edit of the customer from any screen refreshes this one.
+        customer_room = room("customer", ticket.customer_id)
+        for name in rooms():
+            if name.startswith("customer:") and name != customer_room:
+                leave_room(name)
+        join_room(customer_room)
         viewers.watch(ticket_id, request.sid, user.id, user.name)  # type: ignore[attr-defined]
         announce(ticket_id)
         return {"ok": True, "viewers": viewers.list(ticket_id)}

@@ -34,6 +34,14 @@ def _op(summary: str, ok: dict[str, Any], *, params: list[dict[str, Any]] | None
     return op
 
 
+def _conflicts(op: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Add the identity endpoints' 409 (and any other answers) to an operation."""
+    op["responses"].update(extra or {})
+    op["responses"]["409"] = _json(_ref("IdentityConflict"), "The address belongs to another "
+                                   "customer (merge them instead), or is the customer's last")
+    return op
+
+
 def _path_int(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
 
@@ -46,6 +54,7 @@ SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"],
               "properties": {"error": {"type": "string"}}},
     "Identity": {"type": "object", "properties": {
+        "id": {"type": "integer"},
         "kind": {"enum": ["email", "phone", "chat", "external"]},
         "address": {"type": "string"}, "verified": {"type": "boolean"}}},
     "CustomerBrief": {"type": "object", "properties": {
@@ -60,9 +69,27 @@ SCHEMAS: dict[str, Any] = {
         "balance": {"type": ["string", "null"]},
         "purchases": {"type": "array", "items": {"type": "object"}},
         "contracts": {"type": "array", "items": {"type": "object"}}}}]},
+    "IdentityConflict": {"type": "object", "required": ["error"], "properties": {
+        "error": {"type": "string"},
+        "conflict": {"enum": ["identity_exists", "last_identity"]},
+        "merge_customer_id": {"type": "integer", "description": "the customer holding the "
+                              "address; only for callers who may merge customers"}}},
+    "IdentityNew": {"type": "object", "required": ["kind", "address"], "properties": {
+        "kind": {"enum": ["email", "phone", "chat"]},
+        "address": {"type": "string", "maxLength": 400,
+                    "description": "phone numbers are stored in E.164"},
+        "region": {"type": "string", "description": "ISO country of a phone number "
+                   "written without +country (default US)"}}},
+    "IdentityAdded": {"type": "object", "properties": {
+        "identity": _ref("Identity"), "customer": _ref("CustomerBrief")}},
+    "CustomerChange": {"type": "object", "properties": {
+        "name": {"type": "string", "maxLength": 200},
+        "language": {"type": ["string", "null"], "description": "ISO code like en or ru"}}},
     "Attachment": {"type": "object", "properties": {
         "id": {"type": "integer"}, "filename": {"type": "string"},
-        "content_type": {"type": "string"}, "size": {"type": "integer"}}},
+        "content_type": {"type": "string"}, "size": {"type": "integer"},
+        "preview": {"type": "boolean", "description": "a thumbnail is at "
+                    "/api/v1/attachments/{id}/preview"}}},
     "Message": {"type": "object", "properties": {
         "id": {"type": "integer"}, "direction": {"enum": ["inbound", "outbound", "note"]},
         "channel": {"type": "string"}, "text": {"type": "string"},
@@ -73,7 +100,12 @@ SCHEMAS: dict[str, Any] = {
         "id": {"type": "integer"}, "number": {"type": "integer"}, "subject": {"type": "string"},
         "status": {"enum": ["new", "open", "pending", "on_hold", "solved", "closed"]},
         "priority": {"type": "string"}, "channel": {"type": "string"},
-        "customer_id": {"type": "integer"}, "assignee_id": {"type": ["integer", "null"]}}},
+        "customer_id": {"type": "integer"}, "assignee_id": {"type": ["integer", "null"]},
+        "sender_unverified": {"type": "boolean", "description": "opened by mail that named "
+                              "another ticket without proving its sender (the From may be "
+                              "forged)"},
+        "claimed_ticket_number": {"type": ["integer", "null"],
+                                  "description": "the ticket that mail named"}}},
     "Ticket": {"allOf": [_ref("TicketBrief"), {"type": "object", "properties": {
         "customer": _ref("CustomerBrief"),
         "messages": {"type": "array", "items": _ref("Message")}}}]},
@@ -138,9 +170,21 @@ def _core_spec() -> dict[str, Any]:
             "/customers": {"get": _op("Find customers by name, email, phone or external id",
                                       _json({"type": "object"}),
                                       params=[_query("q", {"type": "string"}, True)])},
-            "/customers/{customer_id}": {"get": _op(
-                "A customer with purchases and contracts (masked by role)",
-                _json(_ref("Customer")), params=[_path_int("customer_id")])},
+            "/customers/{customer_id}": {
+                "get": _op("A customer with purchases and contracts (masked by role)",
+                           _json(_ref("Customer")), params=[_path_int("customer_id")]),
+                "patch": _op("Change a customer's display name or language (audited)",
+                             _json(_ref("CustomerBrief")), params=[_path_int("customer_id")],
+                             body=_ref("CustomerChange"))},
+            "/customers/{customer_id}/identities": {"post": _conflicts(_op(
+                "Add an email, phone or chat id to a customer (audited)",
+                _json(_ref("IdentityAdded"), "Created"), params=[_path_int("customer_id")],
+                body=_ref("IdentityNew"), status="201"),
+                {"200": _json(_ref("IdentityAdded"), "The customer already had it")})},
+            "/customers/{customer_id}/identities/{identity_id}": {"delete": _conflicts(_op(
+                "Remove an address from a customer (not its last one; audited)",
+                _json({"type": "object", "properties": {"customer": _ref("CustomerBrief")}}),
+                params=[_path_int("customer_id"), _path_int("identity_id")]))},
             "/customers/{customer_id}/merge": {"post": _op(
                 "Merge another customer into this one", _json({"type": "object"}, "Created"),
                 params=[_path_int("customer_id")], status="201",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import phonenumbers
 from flask import Blueprint, jsonify, request
 from sqlalchemy import func, or_, select
 
@@ -18,11 +19,25 @@ from contactcenter.api.auth import api_login_required, current_user, error
 from contactcenter.api.openapi import openapi_spec
 from contactcenter.app import db_session, services
 from contactcenter.channels.base import ChannelError
-from contactcenter.customers.errors import CustomerError, InvalidIdentityError, MergeError
+from contactcenter.customers.errors import (
+    CustomerError,
+    CustomerNotFoundError,
+    IdentityConflictError,
+    InvalidIdentityError,
+    LastIdentityError,
+    MergeError,
+)
 from contactcenter.customers.identity import normalise_email, normalise_phone
 from contactcenter.customers.models import Customer, CustomerIdentity
 from contactcenter.customers.serialize import serialize_customer, serialize_customer_brief
-from contactcenter.customers.service import get_customer, merge_customers, undo_merge
+from contactcenter.customers.service import (
+    add_customer_identity,
+    get_customer,
+    merge_customers,
+    remove_identity,
+    undo_merge,
+    update_customer_details,
+)
 from contactcenter.tickets.errors import InvalidTransitionError, TicketNotFoundError
 from contactcenter.tickets.intake import process_raw, store_raw
 from contactcenter.tickets.models import RawInbound, RawState, Ticket, TicketStatus
@@ -312,6 +327,90 @@ def merge(customer_id: int) -> Any:
                    merged_id=record.merged_id), 201
 
 
+def _editable_customer(customer_id: int) -> Customer | None:
+    try:
+        return get_customer(db_session(), customer_id)
+    except CustomerError:
+        return None
+
+
+@bp.patch("/customers/<int:customer_id>")
+@api_login_required(Permission.CUSTOMER_EDIT)
+def update_customer(customer_id: int) -> Any:
+    """Change the display name or language (audited; screens showing the customer refresh)."""
+    customer = _editable_customer(customer_id)
+    if customer is None:
+        return error(404, "not found")
+    user = current_user()
+    assert user is not None
+    session = db_session()
+    update_customer_details(session, customer, user.id, _json_body())
+    session.commit()
+    return jsonify(serialize_customer_brief(customer))
+
+
+@bp.post("/customers/<int:customer_id>/identities")
+@api_login_required(Permission.CUSTOMER_EDIT)
+def add_identity(customer_id: int) -> Any:
+    """Add an email, phone (stored in E.164) or chat id; 409 when someone else has it."""
+    customer = _editable_customer(customer_id)
+    if customer is None:
+        return error(404, "not found")
+    data = _json_body()
+    kind, address, region = data.get("kind"), data.get("address"), data.get("region", "US")
+    if not isinstance(kind, str) or not isinstance(address, str) or len(address) > 400:
+        raise ValueError("kind and address (at most 400 characters) must be strings")
+    if not isinstance(region, str) or region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError("region must be a two-letter country code like US or RU")
+    user = current_user()
+    assert user is not None
+    session = db_session()
+    try:
+        identity, created = add_customer_identity(session, customer, kind, address, user.id,
+                                                  region=region.upper())
+    except IdentityConflictError as exc:
+        session.rollback()
+        # Only a caller who may merge learns which customer holds the address.
+        body: dict[str, Any] = {"error": str(exc), "conflict": "identity_exists"}
+        if can(user, Permission.CUSTOMER_MERGE):
+            body["merge_customer_id"] = exc.other_customer_id
+        else:
+            body["error"] += " (a supervisor can merge them)"
+        response = jsonify(body)
+        response.status_code = 409
+        return response
+    session.commit()
+    session.refresh(customer)
+    return jsonify(identity={"id": identity.id, "kind": identity.kind,
+                             "address": identity.address, "verified": identity.verified},
+                   customer=serialize_customer_brief(customer)), (201 if created else 200)
+
+
+@bp.delete("/customers/<int:customer_id>/identities/<int:identity_id>")
+@api_login_required(Permission.CUSTOMER_EDIT)
+def delete_identity(customer_id: int, identity_id: int) -> Any:
+    """Remove an address; the last one stays (409), so the customer remains reachable."""
+    customer = _editable_customer(customer_id)
+    if customer is None:
+        return error(404, "not found")
+    user = current_user()
+    assert user is not None
+    session = db_session()
+    try:
+        remove_identity(session, customer, identity_id, user.id)
+    except CustomerNotFoundError:
+        session.rollback()
+        return error(404, "not found")
+    except LastIdentityError as exc:
+        session.rollback()
+        response = jsonify(error=str(exc), conflict="last_identity")
+        response.status_code = 409
+        return response
+    session.commit()
+    session.refresh(customer)
+    return jsonify(customer=serialize_customer_brief(customer))
+
+
 @bp.post("/merges/<int:merge_id>/undo")
 @api_login_required(Permission.CUSTOMER_MERGE)
 def unmerge(merge_id: int) -> Any:
@@ -402,6 +501,39 @@ def download_attachment(attachment_id: int) -> Any:
     name = safe_filename(attachment.filename, f"attachment-{attachment.id}")
     response = send_file(path, mimetype="application/octet-stream", as_attachment=True,
                          download_name=name, max_age=0)
+    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.get("/attachments/<int:attachment_id>/preview")
+@api_login_required(Permission.TICKET_VIEW)
+def attachment_preview(attachment_id: int) -> Any:
+    """Send an attachment's thumbnail, authorised exactly as its download (ATT-3).
+
+    The PNG was re-encoded by our preview job (``tickets.previews``), never the
+    sender's bytes, so it may be shown inline in an ``<img>``; it still carries
+    nosniff and a sandbox CSP.
+    """
+    from flask import send_file
+
+    from contactcenter.tickets.attachments import attachment_path
+    from contactcenter.tickets.models import Attachment
+
+    session = db_session()
+    attachment = session.get(Attachment, attachment_id)
+    if attachment is None:
+        return error(404, "not found")
+    if not can_view_ticket(session, current_user(), attachment.message.ticket):
+        return error(404, "not found")
+    if attachment.preview_state != "ready" or not attachment.preview_sha256:
+        return error(404, "not found")
+    path = attachment_path(services().settings.data_dir, attachment.preview_sha256)
+    if not path.is_file():
+        return error(404, "not found")
+    response = send_file(path, mimetype="image/png", max_age=0)
     response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cross-Origin-Resource-Policy"] = "same-origin"

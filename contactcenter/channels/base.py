@@ -64,6 +64,10 @@ class ThreadHints:
     reply_token: str | None = None
     in_reply_to: tuple[str, ...] = ()
     thread_on_open_ticket: bool = True
+    # The sender address is not authenticated (e-mail's From): a ticket is joined only
+    # with proof (a reply token minted for it, or the sender's own earlier message id),
+    # else the contact opens a new ticket marked unverified (RELIABILITY ID-1).
+    verify_sender: bool = False
 
 
 @dataclass(frozen=True)

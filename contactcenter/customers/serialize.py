@@ -27,8 +27,8 @@ def _money(value: Decimal | None) -> str | None:
 
 
 def serialize_identity_list(customer: Customer) -> list[dict[str, Any]]:
-    """Return a customer's identities."""
-    return [{"kind": i.kind, "address": i.address, "verified": i.verified}
+    """Return a customer's identities (with ids, which the panel's remove buttons name)."""
+    return [{"id": i.id, "kind": i.kind, "address": i.address, "verified": i.verified}
             for i in customer.identities]
 
 

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
 from contactcenter.accounts.audit import audit
-from contactcenter.customers.errors import CustomerNotFoundError, MergeError
+from contactcenter.customers.errors import (
+    CustomerNotFoundError,
+    IdentityConflictError,
+    InvalidIdentityError,
+    LastIdentityError,
+    MergeError,
+)
 from contactcenter.customers.identity import normalise_identity
 from contactcenter.customers.models import (
     Contract,
@@ -22,6 +29,10 @@ from contactcenter.db import utcnow
 from contactcenter.events import record_event, room
 
 MAX_MERGE_CHAIN = 50
+# The kinds an agent may add or remove by hand; ``external`` ids belong to the CRM import.
+EDITABLE_KINDS = ("email", "phone", "chat")
+LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,4})?$")
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def resolve_customer(session: Session, customer: Customer) -> Customer:
@@ -224,3 +235,119 @@ def undo_merge(session: Session, merge_id: int, actor_user_id: int | None) -> Cu
                   "merge_id": record.id},
                  [room("customer", record.survivor_id), room("customer", record.merged_id)])
     return record
+
+
+def _announce_change(session: Session, customer: Customer, change: str,
+                      detail: dict[str, Any]) -> None:
+    """Tell every screen showing this customer to refresh (no address in the payload)."""
+    record_event(session, "customer.updated",
+                 {"customer_id": customer.id, "change": change, **detail},
+                 [room("customer", customer.id)])
+
+
+def add_customer_identity(
+    session: Session, customer: Customer, kind: str, raw: str, actor_user_id: int | None,
+    *, region: str = "US",
+) -> tuple[CustomerIdentity, bool]:
+    """Add an address an agent typed in: normalised, audited, announced.
+
+    Returns the identity and whether it is new (adding an address the customer
+    already has changes nothing). The insert runs in a savepoint, so a concurrent
+    insert of the same address ends as the conflict it is, not as a server error.
+
+    :raises InvalidIdentityError: for a kind agents may not edit or a malformed address.
+    :raises IdentityConflictError: when the address belongs to another customer.
+    """
+    if kind not in EDITABLE_KINDS:
+        raise InvalidIdentityError(f"kind must be one of {', '.join(EDITABLE_KINDS)}")
+    address = normalise_identity(kind, raw, region)
+    existing = find_identity(session, kind, address)
+    if existing is None:
+        try:
+            with session.begin_nested():
+                identity = CustomerIdentity(customer_id=customer.id, kind=kind, address=address)
+                session.add(identity)
+                session.flush()
+        except IntegrityError:
+            existing = find_identity(session, kind, address)
+            if existing is None:
+                raise
+        else:
+            session.expire(customer, ["identities"])
+            audit(session, actor_user_id, "customer.identity_add", "customer", customer.id,
+                  f"added {kind} {address}")
+            _announce_change(session, customer, "identity_added", {"kind": kind})
+            return identity, True
+    owner = resolve_customer(session, existing.customer)
+    if owner.id != customer.id:
+        raise IdentityConflictError(kind, owner.id)
+    return existing, False
+
+
+def remove_identity(session: Session, customer: Customer, identity_id: int,
+                    actor_user_id: int | None) -> CustomerIdentity:
+    """Detach one address from a customer, audited and announced.
+
+    The last address is kept: a customer without one can neither be recognised
+    when they write again nor be answered, and would silently become a stranger's
+    duplicate. Agents replace an address by adding the new one first.
+
+    :raises CustomerNotFoundError: when the customer has no such identity.
+    :raises InvalidIdentityError: for an ``external`` id (owned by the CRM import).
+    :raises LastIdentityError: when it is the customer's only address.
+    """
+    identity = session.get(CustomerIdentity, identity_id)
+    if identity is None or identity.customer_id != customer.id:
+        raise CustomerNotFoundError(f"customer {customer.id} has no identity {identity_id}")
+    if identity.kind not in EDITABLE_KINDS:
+        raise InvalidIdentityError(f"{identity.kind} ids are managed by the import")
+    count = session.scalar(select(func.count()).select_from(CustomerIdentity)
+                           .where(CustomerIdentity.customer_id == customer.id)) or 0
+    if count <= 1:
+        raise LastIdentityError("a customer keeps at least one address: add the new one "
+                                "before removing this one")
+    kind, address = identity.kind, identity.address
+    session.delete(identity)
+    session.flush()
+    session.expire(customer, ["identities"])
+    audit(session, actor_user_id, "customer.identity_remove", "customer", customer.id,
+          f"removed {kind} {address}")
+    _announce_change(session, customer, "identity_removed", {"kind": kind})
+    return identity
+
+
+def update_customer_details(session: Session, customer: Customer, actor_user_id: int | None,
+                            changes: dict[str, Any]) -> list[str]:
+    """Change a customer's display name and language; return the fields that changed.
+
+    :raises InvalidIdentityError: (a ``ValueError``) for an unknown field or a bad value.
+    """
+    unknown = set(changes) - {"name", "language"}
+    if unknown:
+        raise InvalidIdentityError(f"unknown fields: {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    if "name" in changes:
+        name = changes["name"]
+        if not isinstance(name, str) or len(name) > 200 or CONTROL_RE.search(name):
+            raise InvalidIdentityError("name must be text of at most 200 characters")
+        values["name"] = " ".join(name.split())
+    if "language" in changes:
+        language = changes["language"]
+        if isinstance(language, str):
+            language = language.strip().lower().replace("_", "-")
+        if language in (None, ""):
+            values["language"] = None
+        elif not isinstance(language, str) or not LANGUAGE_RE.match(language):
+            raise InvalidIdentityError("language must be an ISO code like en or ru")
+        else:
+            values["language"] = language
+    changed = [k for k, v in values.items() if getattr(customer, k) != v]
+    if not changed:
+        return []
+    before = {k: getattr(customer, k) for k in changed}
+    for key in changed:
+        setattr(customer, key, values[key])
+    audit(session, actor_user_id, "customer.update", "customer", customer.id,
+          "; ".join(f"{k}: {before[k]!r} -> {values[k]!r}" for k in changed))
+    _announce_change(session, customer, "details", {"fields": changed})
+    return changed

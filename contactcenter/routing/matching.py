@@ -42,6 +42,7 @@ from contactcenter.routing.models import (
 )
 from contactcenter.routing.policy import RoutingPolicy
 from contactcenter.routing.ranking import rank_agents
+from contactcenter.routing.vacancy import refresh_free_kinds, repair_free_kinds
 from contactcenter.routing.store import (
     _per_transaction,
     agent_snapshot,
@@ -127,8 +128,9 @@ def _mismatch(session: Session, what: str) -> None:
     session.info.setdefault("routing_mismatches", []).append(what)
 
 
-def change_load(session: Session, agent_id: int, kind: str, delta: int) -> None:
-    """Change an agent's load of a kind (their state row must be locked)."""
+def change_load(session: Session, agent_id: int, kind: str, delta: int,
+                policy: RoutingPolicy) -> None:
+    """Change an agent's load of a kind and their free kinds (their state row must be locked)."""
     query = update(AgentCapacity).where(AgentCapacity.user_id == agent_id,
                                         AgentCapacity.kind == kind)
     if delta > 0:
@@ -139,6 +141,7 @@ def change_load(session: Session, agent_id: int, kind: str, delta: int) -> None:
                              .execution_options(synchronize_session=False))
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise RuntimeError(f"load of agent {agent_id} for {kind} cannot change by {delta}")
+    refresh_free_kinds(session, agent_id, policy)
     if delta < 0:
         _per_transaction(session, "routing_settled_agents").discard(agent_id)
 
@@ -173,7 +176,7 @@ def give(session: Session, item: RoutingItem, state: AgentState, policy: Routing
     audit = session.info.get("routing_audit")
     if audit is not None:
         audit(session, item, state, now, direct)
-    change_load(session, state.user_id, item.kind, +1)
+    change_load(session, state.user_id, item.kind, +1, policy)
     state.last_assigned_at = now
     timeout = policy.offer_timeout(item.kind)
     if direct or timeout <= 0:
@@ -285,6 +288,7 @@ def match_agent(session: Session, agent_id: int, now: dt.datetime, policy: Routi
         _settled(session, agent_id)
         return result
     agent = agent_snapshot(session, state)
+    repair_free_kinds(session, state, agent, policy)
     while free_kinds(agent, policy) and (limit is None or len(result.decisions) < limit):
         decision, agent, contended = offer_best_item(session, state, agent, policy, now)
         result.contended = result.contended or contended

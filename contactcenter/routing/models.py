@@ -12,7 +12,7 @@ import datetime as dt
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, Numeric, String
+from sqlalchemy import ForeignKey, Index, Numeric, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from contactcenter.db import Base, TimestampMixin, utcnow
@@ -163,8 +163,19 @@ class AgentState(Base):
         ForeignKey("routing_teams.id", ondelete="SET NULL"), index=True)
     last_assigned_at: Mapped[dt.datetime | None]
     lapsed_offers: Mapped[int] = mapped_column(default=0)
+    # The kinds the agent has room for, as ",ticket,chat," (capacity left and no
+    # excluding kind held), rewritten with the load under this row's lock. With
+    # ``presence`` it feeds the partial index of free agents, so "who could take
+    # this item?" reads only the free agents, however many are busy.
+    free_kinds: Mapped[str] = mapped_column(String(32), default="", server_default="")
     disconnected_at: Mapped[dt.datetime | None] = mapped_column(index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# Free agents only: available with room for some kind, longest idle first.
+FREE_AGENTS = text("presence = 'available' AND free_kinds <> ''")
+Index("ix_agent_states_free", AgentState.last_assigned_at, AgentState.user_id,
+      postgresql_where=FREE_AGENTS, sqlite_where=FREE_AGENTS)
 
 
 class AgentCapacity(Base):

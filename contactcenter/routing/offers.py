@@ -65,7 +65,7 @@ def decline_offer(session: Session, offer_id: int, agent_id: int, now: dt.dateti
     begin_write(session)
     _offer, item = _pending(session, offer_id, agent_id)
     state = lock_agent(session, agent_id)
-    release_offer(session, item, OfferOutcome.DECLINED, now, reason or "declined")
+    release_offer(session, item, OfferOutcome.DECLINED, now, policy, reason or "declined")
     if state is not None:
         state.lapsed_offers = 0
     result = match_item(session, item.id, now, policy)
@@ -85,7 +85,7 @@ def expire_offers(session: Session, now: dt.datetime, policy: RoutingPolicy,
     states = {agent_id: lock_agent(session, agent_id) for agent_id in agent_ids}
     for item in items:
         agent_id = item.agent_id
-        release_offer(session, item, OfferOutcome.EXPIRED, now, "not answered in time")
+        release_offer(session, item, OfferOutcome.EXPIRED, now, policy, "not answered in time")
         state = states.get(agent_id) if agent_id is not None else None
         if state is not None:
             state.lapsed_offers += 1
@@ -95,7 +95,7 @@ def expire_offers(session: Session, now: dt.datetime, policy: RoutingPolicy,
                 and state.lapsed_offers >= policy.lapse_limit
                 and state.presence == Presence.AVAILABLE):
             items.extend(session.get_one(RoutingItem, item_id) for item_id in apply_presence(
-                session, state, Presence.AWAY, now,
+                session, state, Presence.AWAY, now, policy,
                 f"missed {state.lapsed_offers} offers in a row"))
     for item in items:
         result.merge(match_item(session, item.id, now, policy))
@@ -104,10 +104,11 @@ def expire_offers(session: Session, now: dt.datetime, policy: RoutingPolicy,
     return result
 
 
-def withdraw_offer(session: Session, item: RoutingItem, now: dt.datetime, reason: str) -> None:
+def withdraw_offer(session: Session, item: RoutingItem, now: dt.datetime, reason: str,
+                   policy: RoutingPolicy) -> None:
     """Withdraw a locked item's open offer (the agent is locked here, after the item)."""
     if item.state != ItemState.OFFERED or item.agent_id is None:
         return
     lock_agent(session, item.agent_id)
-    release_offer(session, item, OfferOutcome.WITHDRAWN, now, reason)
+    release_offer(session, item, OfferOutcome.WITHDRAWN, now, policy, reason)
 

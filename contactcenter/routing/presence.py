@@ -37,6 +37,7 @@ from contactcenter.routing.models import (
 )
 from contactcenter.routing.policy import RoutingPolicy
 from contactcenter.routing.store import begin_write, lock_agent, lock_item
+from contactcenter.routing.vacancy import encode_free_kinds, refresh_free_kinds
 from contactcenter.tickets.models import QueueMember
 
 
@@ -51,7 +52,9 @@ def ensure_agent(session: Session, user_id: int, now: dt.datetime, policy: Routi
     try:
         with session.begin_nested():
             state = AgentState(user_id=user_id, presence=Presence.OFFLINE, presence_since=now,
-                               updated_at=now)
+                               updated_at=now, free_kinds=encode_free_kinds(
+                                   kind.value for kind in ItemKind
+                                   if policy.capacity_for(kind) > 0))
             session.add(state)
             session.flush()
             session.add_all([AgentCapacity(user_id=user_id, kind=kind.value,
@@ -67,7 +70,7 @@ def ensure_agent(session: Session, user_id: int, now: dt.datetime, policy: Routi
 
 
 def release_offer(session: Session, item: RoutingItem, outcome: OfferOutcome,
-                  now: dt.datetime, reason: str = "") -> int | None:
+                  now: dt.datetime, policy: RoutingPolicy, reason: str = "") -> int | None:
     """End an item's pending offer (agent locked): the item waits again, the load drops."""
     agent_id = item.agent_id
     offer = session.scalars(select(Offer).where(Offer.item_id == item.id,
@@ -77,7 +80,7 @@ def release_offer(session: Session, item: RoutingItem, outcome: OfferOutcome,
         offer.ended_at = now
         offer.reason = reason[:200]
     if agent_id is not None:
-        change_load(session, agent_id, item.kind, -1)
+        change_load(session, agent_id, item.kind, -1, policy)
     item.state = ItemState.WAITING
     item.agent_id = None
     item.offered_at = None
@@ -97,7 +100,8 @@ def queue_ids_of(session: Session, agent_id: int) -> list[int]:
 
 
 def apply_presence(session: Session, state: AgentState, presence: Presence, now: dt.datetime,
-                   reason: str = "", wrap_up_until: dt.datetime | None = None) -> list[int]:
+                   policy: RoutingPolicy, reason: str = "",
+                   wrap_up_until: dt.datetime | None = None) -> list[int]:
     """Change a locked agent's presence; return the items whose offers were withdrawn."""
     previous = state.presence
     withdrawn: list[int] = []
@@ -110,7 +114,8 @@ def apply_presence(session: Session, state: AgentState, presence: Presence, now:
             item = lock_item(session, item_id, skip_locked=True)
             if item is None or item.state != ItemState.OFFERED or item.agent_id != state.user_id:
                 continue
-            release_offer(session, item, OfferOutcome.WITHDRAWN, now, f"agent {presence.value}")
+            release_offer(session, item, OfferOutcome.WITHDRAWN, now, policy,
+                          f"agent {presence.value}")
             withdrawn.append(item.id)
     if presence == Presence.AVAILABLE:
         state.lapsed_offers = 0
@@ -142,7 +147,7 @@ def set_presence(session: Session, agent_id: int, presence: str, now: dt.datetim
             lock_item(session, item_id)
     state = lock_agent(session, agent_id)
     assert state is not None
-    withdrawn = apply_presence(session, state, wanted, now, reason, wrap_up_until)
+    withdrawn = apply_presence(session, state, wanted, now, policy, reason, wrap_up_until)
     result = MatchResult()
     for item_id in withdrawn:
         result.merge(match_item(session, item_id, now, policy))
@@ -228,6 +233,7 @@ def set_capacity(session: Session, agent_id: int, kind: str, maximum: int, now: 
     session.execute(update(AgentCapacity).where(
         AgentCapacity.user_id == agent_id, AgentCapacity.kind == ItemKind(kind).value
     ).values(maximum=max(0, maximum)).execution_options(synchronize_session=False))
+    refresh_free_kinds(session, agent_id, policy)
     touch(session, agents=[agent_id])
     return match_agent(session, agent_id, now, policy)
 

@@ -47,6 +47,7 @@ from contactcenter.routing.models import (
 )
 from contactcenter.routing.policy import RoutingPolicy
 from contactcenter.routing.rules import active_step, agent_threshold, step_starts
+from contactcenter.routing.vacancy import FREE_AGENT, has_room_for
 from contactcenter.tickets.models import Queue, QueueMember
 
 REFUSALS = (OfferOutcome.DECLINED, OfferOutcome.EXPIRED)
@@ -396,7 +397,8 @@ def candidate_agents(session: Session, item: ItemSnapshot, policy: RoutingPolicy
                                 QueueMember.queue_id == item.queue_id))
         .join(AgentCapacity, and_(AgentCapacity.user_id == AgentState.user_id,
                                   AgentCapacity.kind == item.kind))
-        .where(AgentState.presence == Presence.AVAILABLE,
+        .where(has_room_for(item.kind),
+               AgentState.presence == Presence.AVAILABLE,
                AgentCapacity.load < AgentCapacity.maximum,
                _step_filter(session, item, policy, now),
                _not_refused(AgentState.user_id, item.item_id, cutoff))
@@ -429,7 +431,7 @@ def candidate_agents(session: Session, item: ItemSnapshot, policy: RoutingPolicy
 def free_agent_ids(session: Session, limit: int | None = None) -> list[int]:
     """Return available agents with room for at least one more item, longest idle first."""
     query = (select(AgentState.user_id)
-             .where(AgentState.presence == Presence.AVAILABLE,
+             .where(FREE_AGENT, AgentState.presence == Presence.AVAILABLE,
                     exists().where(AgentCapacity.user_id == AgentState.user_id,
                                    AgentCapacity.load < AgentCapacity.maximum))
              .order_by(AgentState.last_assigned_at.asc().nulls_first(), AgentState.user_id))

@@ -62,7 +62,7 @@ def complete_item(session: Session, item_id: int, now: dt.datetime, policy: Rout
         return MatchResult()
     if item.state == ItemState.OFFERED:
         offered_to = item.agent_id
-        withdraw_offer(session, item, now, "completed")
+        withdraw_offer(session, item, now, "completed", policy)
         item.state = ItemState.COMPLETED
         item.completed_at = now
         session.flush()
@@ -70,7 +70,7 @@ def complete_item(session: Session, item_id: int, now: dt.datetime, policy: Rout
         return (match_agent(session, offered_to, now, policy) if offered_to is not None
                 else MatchResult())
     if item.state == ItemState.ASSIGNED and item.agent_id is not None:
-        change_load(session, item.agent_id, item.kind, -1)
+        change_load(session, item.agent_id, item.kind, -1, policy)
         item.handle_seconds = max(0, int((now - (item.answered_at or now)).total_seconds()))
     item.state = ItemState.COMPLETED
     item.completed_at = now
@@ -83,7 +83,7 @@ def complete_item(session: Session, item_id: int, now: dt.datetime, policy: Rout
     withdrawn: list[int] = []
     if wrap_up and seconds > 0 and state.presence == Presence.AVAILABLE:
         # Wrap-up withdraws the agent's open offers: route those items again at once.
-        withdrawn = apply_presence(session, state, Presence.WRAP_UP, now, "wrap-up",
+        withdrawn = apply_presence(session, state, Presence.WRAP_UP, now, policy, "wrap-up",
                                    wrap_up_until=now + dt.timedelta(seconds=seconds))
     touch(session, agents=[state.user_id])
     result = MatchResult()
@@ -113,7 +113,7 @@ def abandon_item(session: Session, item_id: int, now: dt.datetime, policy: Routi
     if item.state not in ACTIVE_STATES:
         return MatchResult()
     agent_id = item.agent_id if item.state == ItemState.OFFERED else None
-    withdraw_offer(session, item, now, "abandoned")
+    withdraw_offer(session, item, now, "abandoned", policy)
     item.state = ItemState.ABANDONED
     item.abandoned_at = now
     session.flush()
@@ -170,9 +170,9 @@ def transfer_item(session: Session, item_id: int, now: dt.datetime, policy: Rout
     states = {agent_id: lock_agent(session, agent_id) for agent_id in
               sorted({a for a in (from_agent, offered_to, to_agent_id) if a is not None})}
     if item.state == ItemState.OFFERED:
-        withdraw_offer(session, item, now, "transferred")
+        withdraw_offer(session, item, now, "transferred", policy)
     if from_agent is not None:
-        change_load(session, from_agent, item.kind, -1)
+        change_load(session, from_agent, item.kind, -1, policy)
         item.state = ItemState.WAITING
         item.agent_id = None
     if to_queue_id is not None and to_queue_id != item.queue_id:
@@ -221,7 +221,7 @@ def assign_manually(session: Session, item_id: int, agent_id: int, now: dt.datet
     states = {a: lock_agent(session, a)
               for a in sorted({a for a in (previous, agent_id) if a is not None})}
     if item.state == ItemState.OFFERED:
-        withdraw_offer(session, item, now, "assigned by hand")
+        withdraw_offer(session, item, now, "assigned by hand", policy)
     target = states[agent_id]
     assert target is not None
     _check(session, item, target, policy, now)

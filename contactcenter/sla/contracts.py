@@ -24,6 +24,7 @@ from contactcenter.accounts.models import Role, User, UserRole
 from contactcenter.config import Settings
 from contactcenter.customers.models import Contract, Customer
 from contactcenter.events import record_event, room
+from contactcenter.hooks import drop_cache_on_change, transaction_cache
 from contactcenter.sla.models import ContractAlert, ContractUsage, Entitlement
 from contactcenter.sla.notify import queue_notification
 
@@ -125,8 +126,35 @@ def facts_of(c: Contract) -> ContractFacts:
                          c.sla_policy_id, c.calendar_id)
 
 
+MAX_CACHED_OWNERS = 20_000
+
+
+def _may_have_contracts(session: Session, customer: Customer) -> bool:
+    """Whether the customer or their organisation holds any contract (False: no query needed).
+
+    Who holds contracts is read once per transaction (intake's batches ask for every
+    message, and most senders hold none); past ``MAX_CACHED_OWNERS`` contracts it is
+    not cached and every customer is looked up.
+    """
+    cache = transaction_cache(session, "contract_owners")
+    if "owners" not in cache:
+        rows = session.execute(select(Contract.customer_id, Contract.organisation_id)
+                               .limit(MAX_CACHED_OWNERS + 1)).all()
+        cache["owners"] = None if len(rows) > MAX_CACHED_OWNERS else (
+            frozenset(r[0] for r in rows if r[0] is not None),
+            frozenset(r[1] for r in rows if r[1] is not None))
+    owners = cache["owners"]
+    return owners is None or customer.id in owners[0] or (
+        customer.organisation_id is not None and customer.organisation_id in owners[1])
+
+
+drop_cache_on_change(Contract)
+
+
 def contracts_of(session: Session, customer: Customer) -> list[Contract]:
     """Return the customer's own contracts and their organisation's."""
+    if not _may_have_contracts(session, customer):
+        return []
     owners = [Contract.customer_id == customer.id]
     if customer.organisation_id is not None:
         owners.append(Contract.organisation_id == customer.organisation_id)

@@ -16,22 +16,35 @@ from __future__ import annotations
 
 from contactcenter import hooks
 from contactcenter.sla import service
-from contactcenter.sla.models import Entitlement, TicketSla
+from contactcenter.sla.models import ClockState, Entitlement, SlaClock, TicketSla
 
 
 @hooks.on_intake
 def start_clocks(ctx: hooks.IntakeContext) -> None:
     """Set or move the ticket's clocks for an inbound contact; tell the router the deadline."""
+    # The TicketSla row is held here: the session's identity map keeps only what is
+    # referenced, and a row let go would be read again by the next ``get``.
+    sla: TicketSla | None
+    started: list[SlaClock] | None = None
     if ctx.created:
-        service.open_ticket_sla(ctx.session, ctx.settings, ctx.ticket, ctx.customer, ctx.now)
+        started = []
+        sla = service.open_ticket_sla(ctx.session, ctx.settings, ctx.ticket, ctx.customer,
+                                      ctx.now, clocks_out=started)
     else:
+        sla = ctx.session.get(TicketSla, ctx.ticket.id)
         service.customer_wrote(ctx.session, ctx.settings, ctx.ticket, ctx.customer, ctx.now,
                                reopened=ctx.reopened, automatic=ctx.contact.auto_submitted)
-    ctx.session.flush()
-    due = service.earliest_due(ctx.session, ctx.ticket.id)
+        if sla is None:  # customer_wrote opened the clocks of a ticket that had none
+            sla = ctx.session.get(TicketSla, ctx.ticket.id)
+    if started is None:
+        ctx.session.flush()
+        due = service.earliest_due(ctx.session, ctx.ticket.id)
+    else:  # a new ticket has no clocks but the ones just started (flushed with it)
+        dues = [c.due_at for c in started
+                if c.state == ClockState.RUNNING and c.due_at is not None]
+        due = min(dues) if dues else None
     if due is not None and (ctx.due_at is None or due < ctx.due_at):
         ctx.due_at = due
-    sla = ctx.session.get(TicketSla, ctx.ticket.id)
     if sla is not None and sla.entitlement in (Entitlement.EXPIRED, Entitlement.EXHAUSTED,
                                                Entitlement.PENDING) and sla.entitlement_note:
         ctx.flags.append(sla.entitlement_note)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from contactcenter.config import Settings
 from contactcenter.customers.models import Contract, Customer
 from contactcenter.db import utcnow
+from contactcenter.hooks import drop_cache_on_change, transaction_cache
 from contactcenter.sla import clock as clocks
 from contactcenter.sla.calendar import TWENTY_FOUR_SEVEN, Calendar, build_calendar
 from contactcenter.sla.contracts import (
@@ -75,18 +76,28 @@ def calendar_of(session: Session, calendar_id: int | None) -> Calendar:
 
 
 def policy_rules(session: Session) -> list[PolicyRule]:
-    """Return the active policies as rules."""
-    return [PolicyRule(p.id, p.name, p.position, p.match_channel, p.match_queue_id, p.match_tier,
-                       p.match_organisation_id, p.match_contract_level)
+    """Return the active policies as rules (read once per transaction: intake's batches)."""
+    cache = transaction_cache(session, "sla_policy_rules")
+    if "rules" not in cache:
+        cache["rules"] = [
+            PolicyRule(p.id, p.name, p.position, p.match_channel, p.match_queue_id,
+                       p.match_tier, p.match_organisation_id, p.match_contract_level)
             for p in session.scalars(select(SlaPolicy).where(SlaPolicy.active.is_(True)))]
+    return list(cache["rules"])
 
 
 def targets_of(session: Session, policy_id: int | None) -> list[Target]:
-    """Return a policy's targets."""
+    """Return a policy's targets (read once per transaction)."""
     if policy_id is None:
         return []
-    return [Target(t.kind, t.priority, t.minutes) for t in session.scalars(
-        select(SlaTarget).where(SlaTarget.policy_id == policy_id))]
+    cache = transaction_cache(session, "sla_targets")
+    if policy_id not in cache:
+        cache[policy_id] = [Target(t.kind, t.priority, t.minutes) for t in session.scalars(
+            select(SlaTarget).where(SlaTarget.policy_id == policy_id))]
+    return list(cache[policy_id])
+
+
+drop_cache_on_change(SlaPolicy, SlaTarget)
 
 
 def clocks_of(session: Session, ticket_id: int) -> list[SlaClock]:
@@ -120,12 +131,16 @@ def _entitlement_routing(session: Session, settings: Settings, ticket: Ticket,
 
 
 def open_ticket_sla(session: Session, settings: Settings, ticket: Ticket, customer: Customer,
-                    now: dt.datetime) -> TicketSla:
+                    now: dt.datetime, *, clocks_out: list[SlaClock] | None = None
+                    ) -> TicketSla:
     """Check entitlement, choose the policy, record why, and start the ticket's clocks.
 
     An active contract raises the ticket's priority and counts an incident; an
-    expired one or a used-up allowance routes the ticket per configuration.
+    expired one or a used-up allowance routes the ticket per configuration. The clocks
+    started are appended to ``clocks_out`` when given (intake reads the earliest
+    deadline from them instead of querying a new ticket's clocks back).
     """
+    started: list[SlaClock] = clocks_out if clocks_out is not None else []
     result = entitlement_for(session, customer, now.date())
     contract = result.contract
     covered = result.state == Entitlement.COVERED and contract is not None
@@ -160,10 +175,12 @@ def open_ticket_sla(session: Session, settings: Settings, ticket: Ticket, custom
         if row is not None:
             count_incident(session, row, ticket.id, now)
     if first is not None:
-        _new_clock(session, ticket, sla, policy, ClockKind.FIRST_RESPONSE, first, now)
+        started.append(_new_clock(session, ticket, sla, policy, ClockKind.FIRST_RESPONSE,
+                                  first, now))
     resolution = target_minutes(targets, ClockKind.RESOLUTION, ticket.priority)
     if resolution is not None:
-        _new_clock(session, ticket, sla, policy, ClockKind.RESOLUTION, resolution, now)
+        started.append(_new_clock(session, ticket, sla, policy, ClockKind.RESOLUTION,
+                                  resolution, now))
     session.flush()
     return sla
 

@@ -59,11 +59,19 @@ def attachment_path(data_dir: Path, sha256: str) -> Path:
     return data_dir / "attachments" / sha256[:2] / sha256[2:4] / sha256
 
 
-def store_bytes(data_dir: Path, data: bytes) -> str:
-    """Write bytes once under their SHA-256 (atomic rename, fsynced); return the digest."""
+def store_bytes(data_dir: Path, data: bytes, *, unsynced: list[Path] | None = None) -> str:
+    """Write bytes once under their SHA-256 (atomic rename, fsynced); return the digest.
+
+    ``unsynced`` given: the file is not fsynced here but its path is appended (also
+    when it existed already: an earlier, rolled-back writer may not have synced it),
+    and the caller must ``sync_files`` them before it commits a row that names them.
+    A batch of messages then pays for its fsyncs concurrently, not one after another.
+    """
     digest = hashlib.sha256(data).hexdigest()
     path = attachment_path(data_dir, digest)
     if path.exists():
+        if unsynced is not None:
+            unsynced.append(path)
         return digest
     if path.parent not in _made_dirs:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,9 +88,43 @@ def store_bytes(data_dir: Path, data: bytes) -> str:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if unsynced is None:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if unsynced is not None:
+        unsynced.append(path)
     return digest
+
+
+SYNC_THREADS = 16
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_files(paths: list[Path]) -> None:
+    """fsync files written with ``store_bytes(..., unsynced=...)`` and their folders.
+
+    The fsyncs run on threads at once (they release the GIL), so the file system
+    commits them together instead of one journal commit per file. Raises OSError if
+    one fails: the caller must not commit then.
+    """
+    files = list(dict.fromkeys(paths))
+    if not files:
+        return
+    targets = files + list(dict.fromkeys(p.parent for p in files))  # the renames too
+    if len(targets) == 1:
+        _fsync(targets[0])
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(SYNC_THREADS, len(targets))) as pool:
+        list(pool.map(_fsync, targets))

@@ -17,16 +17,16 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.exc import (
     IntegrityError,
     InterfaceError,
     OperationalError,
     PendingRollbackError,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from contactcenter.channels.base import ChannelRegistry, InboundContact, QuarantineError
 from contactcenter.config import Settings
@@ -35,7 +35,8 @@ from contactcenter.customers.models import Customer
 from contactcenter.customers.service import add_identity, identify_customer
 from contactcenter.db import utcnow
 from contactcenter.events import record_event, room
-from contactcenter.tickets.attachments import safe_filename, store_bytes
+from contactcenter.hooks import drop_cache_on_change, transaction_cache
+from contactcenter.tickets.attachments import safe_filename, store_bytes, sync_files
 from contactcenter.tickets.errors import IntakeError
 from contactcenter.tickets.html import sanitise_html
 from contactcenter.tickets.models import (
@@ -51,6 +52,13 @@ from contactcenter.tickets.models import (
     TicketStatus,
 )
 from contactcenter.tickets.threading import Candidate, ThreadDecision, ThreadRule, choose_thread
+from contactcenter.tickets.reply_token import (
+    MAX_MINTED_REFS,
+    is_token_for,
+    normalise_recipient,
+    read_minted_ids,
+    reply_token_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -149,38 +157,58 @@ def _identify(session: Session, contact: InboundContact) -> Customer:
 
 
 def _thread(session: Session, contact: InboundContact, customer: Customer,
-            now: dt.datetime, window_days: int) -> tuple[Ticket | None, ThreadRule]:
-    """Look candidates up strongest first, stopping as soon as one decides."""
+            now: dt.datetime, window_days: int, settings: Settings | None = None
+            ) -> tuple[Ticket | None, ThreadRule, int | None]:
+    """Look candidates up strongest first, stopping as soon as one decides.
+
+    Returns the ticket (None: open one), the rule, and the id of a ticket the contact
+    named without proof (``verify_sender`` contacts only: the new ticket is unverified).
+    """
     hints = contact.thread
     found: dict[str, Any] = {"explicit": None, "reply_token_ok": False, "replied_to": None,
-                             "recent": None}
+                             "recent": None, "replied_to_ok": False}
 
     def decide() -> ThreadDecision:
         return choose_thread(customer_id=customer.id, organisation_id=customer.organisation_id,
                              thread_on_open_ticket=hints.thread_on_open_ticket, now=now,
-                             window_days=window_days, **found)
+                             window_days=window_days, verify_sender=hints.verify_sender,
+                             **found)
 
-    if hints.ticket_number is not None:
+    if hints.verify_sender:
+        found["explicit"], found["reply_token_ok"] = _token_reference(
+            session, contact, customer, settings or Settings())
+    elif hints.ticket_number is not None:
         explicit, token = _candidate(session, Ticket.number == hints.ticket_number)
         found["explicit"] = explicit
         found["reply_token_ok"] = bool(explicit and hints.reply_token
                                        and secrets.compare_digest(token, hints.reply_token))
     decision = decide()
     if decision.rule is not ThreadRule.EXPLICIT and hints.in_reply_to:
-        found["replied_to"], _ = _candidate(
-            session, Message.channel == contact.channel,
-            Message.external_id.in_(hints.in_reply_to[:50]),
-            join_message=True, order=(Message.id.desc(),))
+        if hints.verify_sender:
+            found["replied_to"], found["replied_to_ok"] = _sender_reference(
+                session, contact, Message.channel == contact.channel,
+                Message.external_id.in_(hints.in_reply_to[:50]))
+        else:
+            found["replied_to"], _ = _candidate(
+                session, Message.channel == contact.channel,
+                Message.external_id.in_(hints.in_reply_to[:50]),
+                join_message=True, order=(Message.id.desc(),))
         decision = decide()
     if decision.rule is ThreadRule.NEW and found["replied_to"] is None:
         # A reply that arrived before the message it answers is waiting on a ticket of
         # its own: the original joins it when it finally comes.
-        found["replied_to"], _ = _candidate(
-            session, MessageReference.channel == contact.channel,
-            MessageReference.ref == contact.external_id[:500],
-            join_reference=True, order=(MessageReference.id,))
+        if hints.verify_sender:
+            found["replied_to"], found["replied_to_ok"] = _sender_reference(
+                session, contact, MessageReference.channel == contact.channel,
+                MessageReference.ref == contact.external_id[:500], reverse=True)
+        else:
+            found["replied_to"], _ = _candidate(
+                session, MessageReference.channel == contact.channel,
+                MessageReference.ref == contact.external_id[:500],
+                join_reference=True, order=(MessageReference.id,))
         decision = decide()
-    if decision.rule is ThreadRule.NEW and hints.thread_on_open_ticket:
+    if (decision.rule is ThreadRule.NEW and hints.thread_on_open_ticket
+            and decision.claimed_ticket_id is None):
         conditions = [Ticket.customer_id == customer.id, Ticket.channel == contact.channel,
                       Ticket.status != TicketStatus.CLOSED]
         if contact.inbox_id is not None:
@@ -189,8 +217,67 @@ def _thread(session: Session, contact: InboundContact, customer: Customer,
             session, *conditions, order=(Ticket.last_activity_at.desc(), Ticket.id.desc()))
         decision = decide()
     if decision.ticket_id is None:
-        return None, decision.rule
-    return session.get(Ticket, decision.ticket_id), decision.rule
+        return None, decision.rule, decision.claimed_ticket_id
+    return session.get(Ticket, decision.ticket_id), decision.rule, None
+
+
+def _token_reference(session: Session, contact: InboundContact, customer: Customer,
+                     settings: Settings) -> tuple[Candidate | None, bool]:
+    """Return the ticket a possibly forged sender names, and whether a token proves it.
+
+    Tokens come from the plus-address and from our Message-IDs in the reply headers;
+    one counts when it was minted for that ticket and the sender's address. The
+    ticket's raw secret (what mail carried before tokens were bound to addresses)
+    still counts for the ticket's own customer. Without proof, the ticket named
+    (token's, else the subject's number) is returned as a claim.
+    """
+    hints = contact.thread
+    pairs: list[tuple[int, str]] = []
+    if hints.ticket_number is not None and hints.reply_token:
+        pairs.append((hints.ticket_number, hints.reply_token))
+    pairs += [p for p in read_minted_ids(hints.in_reply_to) if p not in pairs]
+    if not pairs and hints.ticket_number is None:
+        return None, False
+    key = reply_token_key(settings) if pairs else b""
+    claim: Candidate | None = None
+    for number, token in pairs[:MAX_MINTED_REFS + 1]:
+        candidate, secret = _candidate(session, Ticket.number == number)
+        if candidate is None:
+            continue
+        if is_token_for(key, number, secret, contact.sender.address, token) or (
+                candidate.customer_id == customer.id
+                and secrets.compare_digest(secret, token)):
+            return candidate, True
+        claim = claim or candidate
+    if claim is None and hints.ticket_number is not None:
+        claim, _ = _candidate(session, Ticket.number == hints.ticket_number)
+    return claim, False
+
+
+def _sender_reference(session: Session, contact: InboundContact, *conditions: Any,
+                      reverse: bool = False) -> tuple[Candidate | None, bool]:
+    """Return the ticket reply headers name, and whether this sender wrote the message named.
+
+    ``reverse``: the message that named this one's id (a reply that came first).
+    """
+    query = (select(Ticket.id, Ticket.customer_id, Customer.organisation_id, Ticket.status,
+                    Ticket.last_activity_at, Message.sender, Message.direction)
+             .join(Customer, Customer.id == Ticket.customer_id))
+    if reverse:
+        query = (query.join(MessageReference, MessageReference.ticket_id == Ticket.id)
+                 .join(Message, Message.id == MessageReference.message_id)
+                 .order_by(MessageReference.id))
+    else:
+        query = query.join(Message, Message.ticket_id == Ticket.id).order_by(Message.id.desc())
+    rows = session.execute(query.where(*conditions).limit(50)).all()
+    if not rows:
+        return None, False
+    sender = normalise_recipient(contact.sender.address)
+    for row in rows:
+        if row[6] == Direction.INBOUND and normalise_recipient(row[5]) == sender:
+            return Candidate(row[0], row[1], row[2], row[3], row[4]), True
+    first = rows[0]
+    return Candidate(first[0], first[1], first[2], first[3], first[4]), False
 
 
 def _over_sender_limit(session: Session, contact: InboundContact, customer: Customer,
@@ -217,6 +304,35 @@ def _over_sender_limit(session: Session, contact: InboundContact, customer: Cust
         .order_by(Ticket.created_at.desc(), Ticket.id.desc()).limit(1))
 
 
+UNSYNCED = "unsynced_attachments"
+
+
+def _unsynced(message: Message) -> list[Any] | None:
+    """The list of attachment files its session must fsync before it commits (no session:
+    None, each file is fsynced as it is written)."""
+    session = object_session(message)
+    return session.info.setdefault(UNSYNCED, []) if session is not None else None
+
+
+@event.listens_for(Session, "before_commit")
+def _sync_attachments(session: Session) -> None:
+    """Make the attachment files of the transaction durable before the rows naming them.
+
+    Written unsynced during intake, they are fsynced together here (a batch of ``ingest
+    email`` pays for them at once); a failure fails the commit.
+    """
+    if session.in_nested_transaction() or not session.info.get(UNSYNCED):
+        return
+    sync_files(session.info[UNSYNCED])
+    session.info.pop(UNSYNCED, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_unsynced(session: Session, transaction: Any) -> None:
+    if transaction.parent is None:  # rolled back: the files may stay, unreferenced
+        session.info.pop(UNSYNCED, None)
+
+
 def _store_attachments(contact: InboundContact, message: Message, settings: Settings) -> list[str]:
     notes: list[str] = []
     for index, ref in enumerate(contact.attachments):
@@ -227,12 +343,34 @@ def _store_attachments(contact: InboundContact, message: Message, settings: Sett
         if len(ref.data) > settings.attachment_max_bytes:
             notes.append(f"[attachment {name} removed: {len(ref.data)} bytes is over the limit]")
             continue
-        digest = store_bytes(settings.data_dir, ref.data)
+        digest = store_bytes(settings.data_dir, ref.data, unsynced=_unsynced(message))
         message.attachments.append(Attachment(
             filename=name, content_type=(ref.content_type or "application/octet-stream")[:127],
             size=len(ref.data), sha256=digest, content_id=ref.content_id, inline=ref.inline,
         ))
     return notes
+
+
+class InboxFacts(NamedTuple):
+    """What intake reads of an inbox."""
+
+    queue_id: int | None
+    reopen_window_days: int | None
+
+
+def _inbox_facts(session: Session, inbox_id: int | None) -> InboxFacts | None:
+    """Read an inbox's queue and reopen window once per transaction (a batch reads it often)."""
+    if inbox_id is None:
+        return None
+    cache = transaction_cache(session, "intake_inboxes")
+    if inbox_id not in cache:
+        row = session.execute(select(Inbox.queue_id, Inbox.reopen_window_days)
+                              .where(Inbox.id == inbox_id)).first()
+        cache[inbox_id] = InboxFacts(row[0], row[1]) if row is not None else None
+    return cache[inbox_id]
+
+
+drop_cache_on_change(Inbox)
 
 
 AfterApply = Callable[[Session, IntakeResult, InboundContact, bytes], None]
@@ -257,22 +395,30 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
 
 
 def apply_contact(session: Session, contact: InboundContact, settings: Settings,
-                  now: dt.datetime | None = None) -> IntakeResult:
-    """Do intake's work in the session's transaction without committing."""
+                  now: dt.datetime | None = None, *, raw_is_new: bool = False
+                  ) -> IntakeResult:
+    """Do intake's work in the session's transaction without committing.
+
+    ``raw_is_new``: the caller has just stored the contact's raw payload as new, so a
+    message with the same id is rare (our own Message-ID coming back); it is not looked
+    up first but left to the messages' unique constraint, whose IntegrityError sends
+    the caller to its slow path, which reports the duplicate.
+    """
     now = now or utcnow()
-    duplicate = _duplicate(session, contact)
-    if duplicate is not None:
-        return duplicate
+    if not raw_is_new or contact.delivery_report is not None:
+        duplicate = _duplicate(session, contact)
+        if duplicate is not None:
+            return duplicate
     if contact.delivery_report is not None:
         from contactcenter.tickets.delivery_reports import apply_delivery_report
 
         return apply_delivery_report(session, contact, now)
     customer = _identify(session, contact)
-    inbox = session.get(Inbox, contact.inbox_id) if contact.inbox_id is not None else None
+    inbox = _inbox_facts(session, contact.inbox_id)
     window = (inbox.reopen_window_days if inbox and inbox.reopen_window_days is not None
               else settings.reopen_window_days)
-    ticket, rule = _thread(session, contact, customer, now, window)
-    if ticket is None:
+    ticket, rule, claimed = _thread(session, contact, customer, now, window, settings)
+    if ticket is None and claimed is None:
         grouped = _over_sender_limit(session, contact, customer, now, settings)
         if grouped is not None:
             ticket, rule = grouped, ThreadRule.SENDER_LIMIT
@@ -288,6 +434,11 @@ def apply_contact(session: Session, contact: InboundContact, settings: Settings,
             status=TicketStatus.NEW, last_activity_at=now, last_customer_message_at=now,
             created_at=now, updated_at=now,
         )
+        if claimed is not None:
+            # It named a ticket it could not prove it belongs to (RELIABILITY ID-1).
+            ticket.sender_unverified = True
+            ticket.claimed_ticket_number = session.scalar(
+                select(Ticket.number).where(Ticket.id == claimed))
         session.add(ticket)
     elif ticket.status == TicketStatus.SOLVED:
         ticket.reopen(now)
@@ -474,20 +625,22 @@ def _apply_payload(session: Session, channel: str, external_id: str, payload: by
     """Parse (unless given), store the raw row and apply the contact, without committing."""
     if contact is None:
         contact = registry.get(channel).to_inbound(payload, inbox_id=inbox_id, raw_id=None)
-    raw = RawInbound(channel=channel, external_id=external_id[:500], payload=payload,
-                     inbox_id=inbox_id, content_type=content_type, attempts=1)
-    session.add(raw)
-    session.flush()
-    contact = dataclasses.replace(contact, raw_id=raw.id, inbox_id=inbox_id)
-    result = apply_contact(session, contact, settings)
-    raw.state = {"duplicate": RawState.DUPLICATE, "ignored": RawState.IGNORED}.get(
-        result.status, RawState.PROCESSED)
-    raw.error = ""
-    raw.processed_at = utcnow()
-    raw.ticket_id = result.ticket_id
+    # Core statements on the table: the row is written and updated once, and no ORM
+    # object (nor a flush of its own) is needed for it.
+    table = RawInbound.__table__
+    raw_id = session.execute(table.insert().values(
+        channel=channel, external_id=external_id[:500], payload=payload, inbox_id=inbox_id,
+        content_type=content_type, attempts=1, received_at=utcnow(), state=RawState.PENDING,
+        error="").returning(table.c.id)).scalar_one()
+    contact = dataclasses.replace(contact, raw_id=raw_id, inbox_id=inbox_id)
+    result = apply_contact(session, contact, settings, raw_is_new=True)
+    session.execute(table.update().where(table.c.id == raw_id).values(
+        state={"duplicate": RawState.DUPLICATE, "ignored": RawState.IGNORED}.get(
+            result.status, RawState.PROCESSED),
+        error="", processed_at=utcnow(), ticket_id=result.ticket_id))
     if after_apply is not None:
         after_apply(session, result, contact, payload)
-    return result, raw.id
+    return result, raw_id
 
 
 def _raw_exists(session: Session, channel: str, external_id: str) -> bool:

@@ -13,6 +13,7 @@ from contactcenter.jobs import JobContext, job
 from contactcenter.tickets.intake import process_raw
 from contactcenter.tickets.models import RawInbound, RawState
 from contactcenter.tickets.outbox import deliver_message, sweep_outbox
+from contactcenter.tickets import previews as _previews  # noqa: F401 (registers its jobs)
 
 PENDING_GRACE = dt.timedelta(minutes=2)
 
@@ -25,17 +26,31 @@ def process_raw_job(ctx: JobContext, raw_id: int) -> dict[str, Any] | None:
         return result.to_json() if result else None
 
 
+def _process_pending(ctx: JobContext, session: Any, raw_id: int, channel: str) -> None:
+    """Process one stored payload the way its channel's own receiver does.
+
+    Email goes through ``receive.process_email``: a new ticket gets the same
+    acknowledgement (loop caps and all) as mail processed right after its 250.
+    """
+    if channel == "email":
+        from contactcenter.channels.email.receive import process_email
+
+        process_email(session, raw_id, ctx.registry, ctx.settings, jobs=ctx.jobs)
+    else:
+        process_raw(session, raw_id, ctx.registry, ctx.settings)
+
+
 @job("intake.sweep", queue="inbound", every=60)
 def sweep_pending_raw(ctx: JobContext) -> int:
     """Process raw payloads whose processing job was lost (pending past a grace period)."""
     cutoff = utcnow() - PENDING_GRACE
     with ctx.db.session() as session:
-        ids = list(session.scalars(select(RawInbound.id).where(
+        rows = session.execute(select(RawInbound.id, RawInbound.channel).where(
             RawInbound.state == RawState.PENDING, RawInbound.received_at < cutoff
-        ).limit(500)))
-        for raw_id in ids:
-            process_raw(session, raw_id, ctx.registry, ctx.settings)
-    return len(ids)
+        ).order_by(RawInbound.id).limit(500)).all()
+        for raw_id, channel in rows:
+            _process_pending(ctx, session, raw_id, channel)
+    return len(rows)
 
 
 @job("outbox.deliver", queue="outbound")

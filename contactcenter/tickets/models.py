@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, WriteOnlyMapped, mapped_column, relationship
 
@@ -151,6 +152,11 @@ class Ticket(TimestampMixin, Base):
     reopen_count: Mapped[int] = mapped_column(default=0)
     merged_into_id: Mapped[int | None] = mapped_column(
         ForeignKey("tickets.id", ondelete="SET NULL"))
+    # Opened by mail that named another ticket without proof (a reply token minted for
+    # the sender, or the sender's own earlier Message-ID): the From may be forged, so
+    # agents see a warning and no automatic mail answers it (RELIABILITY ID-1).
+    sender_unverified: Mapped[bool] = mapped_column(default=False, server_default=false())
+    claimed_ticket_number: Mapped[int | None]
 
     customer: Mapped[Customer] = relationship(lazy="joined")
     queue: Mapped[Queue | None] = relationship(lazy="joined")
@@ -239,6 +245,10 @@ class Attachment(TimestampMixin, Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     content_id: Mapped[str | None] = mapped_column(String(255))
     inline: Mapped[bool] = mapped_column(default=False)
+    # The thumbnail job's outcome (None: not tried yet; "ready", "failed", "none": no
+    # preview for this type) and the digest of the PNG thumbnail it stored (ATT-2).
+    preview_state: Mapped[str | None] = mapped_column(String(16))
+    preview_sha256: Mapped[str | None] = mapped_column(String(64))
 
     message: Mapped[Message] = relationship(back_populates="attachments")
 

@@ -31,7 +31,8 @@ def serialize_message(message: Message) -> dict[str, Any]:
         "received_at": _iso(message.received_at),
         "delivery_state": message.delivery_state,
         "attachments": [{"id": a.id, "filename": a.filename, "content_type": a.content_type,
-                         "size": a.size, "inline": a.inline} for a in message.attachments],
+                         "size": a.size, "inline": a.inline,
+                         "preview": a.preview_state == "ready"} for a in message.attachments],
     }
 
 
@@ -52,6 +53,9 @@ def serialize_ticket_brief(ticket: Ticket) -> dict[str, Any]:
         "last_activity_at": _iso(ticket.last_activity_at),
         "first_response_at": _iso(ticket.first_response_at),
         "solved_at": _iso(ticket.solved_at),
+        # Opened by mail naming another ticket without proof of sender (RELIABILITY ID-1).
+        "sender_unverified": ticket.sender_unverified,
+        "claimed_ticket_number": ticket.claimed_ticket_number,
     }
 
 

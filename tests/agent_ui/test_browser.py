@@ -1,8 +1,8 @@
 """The desk in a real Chromium: sign in, live socket over WebSocket, live events, no XSS.
 
-The app is served by werkzeug's threaded ``make_server`` (as ``live_url`` in the root
-conftest does); Flask-SocketIO runs in ``threading`` mode, where simple-websocket takes
-over the connection through ``environ["werkzeug.socket"]``, so real WebSockets work.
+The app is served by werkzeug's threaded ``make_server`` (``tests/browser_support.py``);
+Flask-SocketIO runs in ``threading`` mode, where simple-websocket takes over the
+connection through ``environ["werkzeug.socket"]``, so real WebSockets work.
 Engine.IO checks the ``Origin`` of a WebSocket against ``cors_allowed_origins``, which
 the app sets to ``public_url``: the server therefore listens on a port chosen before the
 app is built, and ``public_url`` names it.
@@ -10,45 +10,20 @@ app is built, and ``public_url`` names it.
 
 from __future__ import annotations
 
-import socket
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from contactcenter.config import Settings
 from tests.agent_ui.conftest import Desk, ingest
-from tests.factories import PASSWORD
+from tests.browser_support import (  # noqa: F401 - fixtures, also imported from here
+    collect_errors,
+    live_port,
+    live_url,
+    settings,
+    sign_in,
+)
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def live_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def settings(tmp_path: Path, live_port: int) -> Settings:
-    # A file database: the live server's threads and the test each use their own connection.
-    return Settings(data_dir=tmp_path / "data", secret_key="test-secret-key-not-for-production",
-                    testing=True, public_url=f"http://127.0.0.1:{live_port}")
-
-
-@pytest.fixture
-def live_url(app: Any, live_port: int) -> Iterator[str]:
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", live_port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{live_port}"
-    server.shutdown()
-    thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -66,35 +41,7 @@ def dialogs(page: Any) -> list[str]:
 @pytest.fixture
 def console_errors(page: Any) -> list[str]:
     """Script errors, CSP violations and failed loads (the browser's own favicon probe aside)."""
-    errors: list[str] = []
-
-    def on_console(msg: Any) -> None:
-        # A failed load is reported below with its URL.
-        if msg.type == "error" and not msg.text.startswith("Failed to load resource"):
-            errors.append(msg.text)
-
-    def on_response(response: Any) -> None:
-        if response.status >= 400 and not response.url.endswith("/favicon.ico"):
-            errors.append(f"{response.status} {response.url}")
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("response", on_response)
-    def on_failed(request: Any) -> None:
-        # Leaving a page aborts its requests still in flight: that is navigation, not a fault.
-        if "ERR_ABORTED" not in (request.failure or ""):
-            errors.append(f"failed {request.url}: {request.failure}")
-
-    page.on("requestfailed", on_failed)
-    return errors
-
-
-def sign_in(page: Any, email: str = "agent@example.test") -> None:
-    page.goto("/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")
+    return collect_errors(page)
 
 
 def test_sign_in_and_see_tickets(page: Any, desk: Desk, console_errors: list[str]) -> None:

@@ -28,6 +28,7 @@ from tests.agent_ui.test_browser import (  # noqa: F401 - fixtures
     settings,
     sign_in,
 )
+from tests.browser_support import wait_until  # noqa: F401 - also imported from here
 from tests.factories import make_user
 
 pytestmark = pytest.mark.browser
@@ -50,17 +51,6 @@ def colleague(session: Any, desk: Desk) -> Any:
     session.add(QueueMember(queue_id=desk.queue_a.id, user_id=user.id))
     session.commit()
     return user
-
-
-def wait_until(page: Any, expression: str, timeout: float = 10.0) -> None:
-    """Poll a JavaScript expression (``wait_for_function`` needs eval, which the CSP forbids)."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not page.evaluate(expression):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {expression}")
-        page.wait_for_timeout(100)
 
 
 def test_offer_accept_reply_solve_with_a_colleague_watching(

@@ -16,14 +16,14 @@ from sqlalchemy import select
 from contactcenter.field.models import Visit, VisitPart, VisitPhoto
 from contactcenter.field.service import create_visit
 from contactcenter.tickets.models import Message
-from tests.agent_ui.test_browser import (  # noqa: F401 - fixtures
-    console_errors,
+from tests.browser_support import (  # noqa: F401 - fixtures
+    collect_errors,
     live_port,
     live_url,
     settings,
+    sign_in,
+    wait_until,
 )
-from tests.agent_ui.test_desk_browser import wait_until
-from tests.factories import PASSWORD
 from tests.field.conftest import Field
 
 pytestmark = pytest.mark.browser
@@ -46,12 +46,9 @@ def png(width: int = 96, height: int = 64) -> bytes:
             + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
-def sign_in(page: Any, email: str, target: str) -> None:
-    page.goto(f"/login?next={target}")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"**{target}")
+@pytest.fixture
+def console_errors(page: Any) -> list[str]:
+    return collect_errors(page)
 
 
 @pytest.fixture

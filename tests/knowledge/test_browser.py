@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,57 +13,32 @@ from contactcenter.config import Settings
 from contactcenter.knowledge import service
 from contactcenter.knowledge.index import drop_index
 from contactcenter.knowledge.indexing import index_path
-from tests.factories import PASSWORD
+from tests.browser_support import (  # noqa: F401 - fixtures
+    browser_settings,
+    collect_errors,
+    live_port,
+    live_url,
+)
+from tests.browser_support import sign_in as browser_sign_in
 from tests.knowledge.conftest import Staff, publish
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def live_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def settings(tmp_path: Path, live_port: int) -> Iterator[Settings]:
-    # A file database: the live server's threads and the test use their own connections.
-    value = Settings(data_dir=tmp_path / "data", secret_key="test-secret-key-not-for-production",
-                     testing=True, public_url=f"http://127.0.0.1:{live_port}")
+def settings(tmp_path: Path, live_port: int) -> Iterator[Settings]:  # noqa: F811
+    value = browser_settings(tmp_path, live_port)
     yield value
     drop_index(index_path(value))
 
 
 @pytest.fixture
-def live_url(app: Any, live_port: int) -> Iterator[str]:
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", live_port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{live_port}"
-    server.shutdown()
-    thread.join(timeout=5)
-
-
-@pytest.fixture
 def errors(page: Any) -> list[str]:
-    seen: list[str] = []
-    page.on("pageerror", lambda exc: seen.append(str(exc)))
-    page.on("console", lambda m: seen.append(m.text) if m.type == "error"
-            and not m.text.startswith("Failed to load resource") else None)
-    page.on("response", lambda r: seen.append(f"{r.status} {r.url}") if r.status >= 400
-            and not r.url.endswith("/favicon.ico") else None)
-    return seen
+    return collect_errors(page)
 
 
 def sign_in(page: Any, email: str) -> None:
-    page.goto("/login?next=/kb")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/kb")
+    browser_sign_in(page, email, "/kb")
 
 
 def test_editor_writes_versions_diffs_and_another_editor_publishes(

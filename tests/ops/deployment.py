@@ -84,6 +84,12 @@ class TcpProxy:
                 continue
             upstream.settimeout(None)
             with self._lock:
+                if self._listener is not listener:
+                    # Stopped while this one was being connected: it must not outlive the
+                    # outage (a pooled connection that survives would still store mail).
+                    client.close()
+                    upstream.close()
+                    continue
                 self._conns.update((client, upstream))
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
@@ -106,10 +112,14 @@ class TcpProxy:
 
     def stop(self) -> None:
         """Refuse new connections and cut every open one."""
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
         with self._lock:
+            if self._listener is not None:
+                try:  # wakes the thread blocked in accept(); close() alone would not
+                    self._listener.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                self._listener.close()
+                self._listener = None
             conns, self._conns = list(self._conns), set()
         for s in conns:
             try:

@@ -122,12 +122,24 @@ def intake_sweep_later(deployment: Deployment) -> int:
         db.dispose()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "timing-dependent, fails in about half the runs on 2 cores: a pooled connection opened "
-    "before the proxy stops can still store a mail (250 instead of 451), and some runs do "
-    "not see every acknowledgement at the relay within 60 s; issue 12 stays open for it"))
+def outbound_settled(db: Database) -> bool:
+    """True when no reply is being sent (nothing leased by a job in flight)."""
+    rows = counts(db)["outbound"]
+    return all(state != DeliveryState.SENDING for _, state, _ in rows)
+
+
 def test_postgres_refusing_connections_during_an_smtp_burst(deployment: Deployment,
                                                               pg_db: Database) -> None:
+    """PostgreSQL away mid-burst: nothing is acknowledged without a record, nothing is lost.
+
+    What must hold, and nothing looser: a mail answered 250 is stored exactly once; a mail
+    offered during the outage is answered 451 (never 250, never 5xx) and the sender's retries
+    get it stored once the database is back; the same mail offered again is recognised, not
+    doubled; and every acknowledgement written reaches the relay exactly once. The outage
+    starts only once the first acknowledgements are delivered, so no send straddles it (a
+    send cut between the relay's 250 and our commit is the documented duplicate, tested by
+    the worker-kill test).
+    """
     deployment.start_smtp()
     deployment.start_worker()
     mails = [(f"<burst{i}@mail.example.com>",
@@ -135,6 +147,8 @@ def test_postgres_refusing_connections_during_an_smtp_burst(deployment: Deployme
                            message_id=f"<burst{i}@mail.example.com>")) for i in range(12)]
     for _, raw in mails[:4]:
         assert send_like_an_mta(deployment.smtp_port, raw, "c@example.com") == 1
+    wait_until(lambda: len(deployment.relay.received) >= 4 and outbound_settled(pg_db),
+               timeout=60, what="the first four acknowledgements")
     deployment.proxy.stop()  # PostgreSQL gone: refused connections, cut sessions
     with smtplib.SMTP("127.0.0.1", deployment.smtp_port, timeout=15) as client:
         with pytest.raises((smtplib.SMTPResponseException,
@@ -158,14 +172,20 @@ def test_postgres_refusing_connections_during_an_smtp_burst(deployment: Deployme
     deployment.proxy.restart()
     for thread in senders:
         thread.join(timeout=100)
+    # Every sender got its 250 in the end, and the outage made them retry (451s answered).
     assert len(results) == 8 and max(results.values()) > 1, results
     expected = {mid.strip("<>") for mid, _ in mails}
-    # What the outage interrupted after a 250 waits, pending, for the intake sweep.
-    time.sleep(1)
-    intake_sweep_later(deployment)
-    wait_until(lambda: counts(pg_db)["tickets"] == 12, timeout=40,
+    # The worker's jobs process what was stored; a payload whose job was lost waits,
+    # pending, for the intake sweep (run only then: racing a live job for the same payload
+    # would label the loser's raw row a duplicate, although the message is stored once).
+    try:
+        wait_until(lambda: all(state != "pending" for _, state, _ in raw_states(pg_db)),
+                   timeout=45, what="the intake jobs")
+    except AssertionError:
+        intake_sweep_later(deployment)
+    wait_until(lambda: counts(pg_db)["tickets"] == 12, timeout=60,
                what=f"12 tickets {raw_states(pg_db)}")
-    assert {state for _, state, _ in raw_states(pg_db)} == {"processed"}
+    assert {state for _, state, _ in raw_states(pg_db)} == {"processed"}, raw_states(pg_db)
     now = counts(pg_db)
     exactly_once(now["raw"], expected)
     exactly_once(now["inbound"], expected)
@@ -175,13 +195,18 @@ def test_postgres_refusing_connections_during_an_smtp_burst(deployment: Deployme
     again = counts(pg_db)
     exactly_once(again["raw"], expected)
     assert again["tickets"] == 12
-    # Acknowledgements: each one written reaches the relay once. (Known gap, reported:
-    # contacts that the intake sweep processes get no acknowledgement written at all.)
-    sweep_later(deployment, 0)  # the outbox sweep's next tick sends what had no job
-    wait_until(lambda: len(deployment.relay.received) >= len(counts(pg_db)["outbound"]) >= 4,
-               timeout=60, what="the acknowledgements at the relay")
-    assert_outbound_once(pg_db, deployment.relay.received)
+    # Acknowledgements: one per new ticket, each at the relay exactly once. The worker's
+    # jobs send most; whatever a job lost to the outage is the outbox sweep's, run here as
+    # the scheduler would once every backoff and lease has run out (the worker stopped
+    # first, so that no job is in flight while the sweep looks).
+    wait_until(lambda: len(counts(pg_db)["outbound"]) == 12 and outbound_settled(pg_db),
+               timeout=60, what=f"12 acknowledgements written {counts(pg_db)['outbound']}")
     assert deployment.procs["smtp"].alive() and deployment.procs["worker"].alive()
+    deployment.procs["worker"].terminate()
+    sweep_later(deployment, STUCK_AFTER.total_seconds() / 60 + 1)
+    assert sweep_later(deployment, STUCK_AFTER.total_seconds() / 60 + 130) == {}
+    assert_outbound_once(pg_db, deployment.relay.received)
+    assert len(deployment.relay.received) == 12
 
 
 def test_worker_killed_mid_send_leaves_at_most_one_duplicate(deployment: Deployment,

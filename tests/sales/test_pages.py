@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from contactcenter.config import Settings
 from contactcenter.sales.marketing import create_relation
 from contactcenter.sales.models import AssociationRule, OfferRelation, RelationKind, RuleState
 from contactcenter.sales.service import offers_for_customer, record_outcome
-from tests.factories import PASSWORD, make_user
+from tests.browser_support import (  # noqa: F401 - fixtures
+    collect_errors,
+    live_port,
+    live_url,
+    settings,
+    sign_in,
+)
+from tests.factories import make_user
 from tests.sales.helpers import buy, customer, product
 
 
@@ -63,51 +66,16 @@ def test_forms_refuse_a_missing_csrf_token(client: Any, catalogue: dict[str, Any
 
 # --- in a real browser --------------------------------------------------------------------
 
-@pytest.fixture
-def live_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def settings(tmp_path: Path, live_port: int) -> Settings:
-    # A file database: the live server's threads and the test use their own connections.
-    return Settings(data_dir=tmp_path / "data", secret_key="test-secret-key-not-for-production",
-                    testing=True, public_url=f"http://127.0.0.1:{live_port}")
-
-
-@pytest.fixture
-def live_url(app: Any, live_port: int) -> Iterator[str]:
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", live_port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{live_port}"
-    server.shutdown()
-    thread.join(timeout=5)
-
+# The live server comes from tests/browser_support.py; its ``settings`` (a file database)
+# apply to the whole module, the in-memory client tests above included.
 
 @pytest.mark.browser
 def test_marketing_page_in_chromium(page: Any, session: Session,
                                     catalogue: dict[str, Any]) -> None:
     from playwright.sync_api import expect
 
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    # The browser's own favicon probe is the one expected 404.
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error"
-            and not m.text.startswith("Failed to load resource") else None)
-    page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
-            if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
-    page.goto("/login?next=/sales")
-    page.fill("input[name=email]", "boss@example.test")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/sales")
+    errors = collect_errors(page)
+    sign_in(page, "boss@example.test", "/sales")
     # The conversion report: one product shown once and accepted, drawn by Chart.js.
     expect(page.locator("#conv-table tbody tr")).to_have_count(1)
     expect(page.locator("#conv-table tbody")).to_contain_text("Mesh kit")

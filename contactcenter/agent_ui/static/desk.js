@@ -129,8 +129,12 @@ async function offered(p) {
   let card;
   try { card = await api("GET", `/desk/api/items/${p.item_id}/card`); } catch { return; }
   offer = { id: p.offer_id, itemId: p.item_id, card };
+  const call = card.kind === "call";
+  $("offer-title").textContent = call ? t("Incoming call") : t("New contact");
   $("offer-who").textContent = `${card.customer?.name || t("Unknown caller")}${card.tier ? ` · ${t("tier")} ${card.tier}` : ""}`;
-  $("offer-what").textContent = `${card.channel}${card.ticket ? ` · #${card.ticket.number} ${card.ticket.subject}` : ""}${card.contract ? ` · ${card.contract}` : ""}`;
+  $("offer-what").textContent = `${call && card.sender ? `${card.sender} · ` : ""}${card.channel}${card.ticket ? ` · #${card.ticket.number} ${card.ticket.subject}` : ""}${card.contract ? ` · ${card.contract}` : ""}`;
+  clear($("offer-history")).append(...(card.history || []).map((h) =>
+    el("li", {}, `#${h.number} ${h.subject} · ${h.channels.join(", ")} · ${h.status}`)));
   $("offer-why").textContent = card.reason || "";
   $("offer").hidden = false;
   $("offer-accept").focus();
@@ -220,7 +224,7 @@ socket.on("viewers", (data) => workspace.showViewers(data));
 workspace.init(socket);
 
 // The phone: the Twilio softphone device, its status line and click to call.
-const phoneCtx = { socket, ticket: null, csrfToken: desk.dataset.csrf, me, popup: false };
+const phoneCtx = { socket, ticket: null, csrfToken: desk.dataset.csrf, me };
 import("./phone/softphone.js").then(({ mount }) => {
   const phone = mount($("phone"), phoneCtx);
   $("ws-call").addEventListener("click", async () => {

@@ -63,13 +63,13 @@ def disconnect(client: IMAPClient) -> None:
 
 def open_folder(client: IMAPClient, mailbox: MailboxConfig) -> int:
     """Select the folder read-write (creating the processed folder); return UIDVALIDITY."""
-    target = mailbox.processed_folder
-    if target and not client.folder_exists(target):
-        try:
-            client.create_folder(target)
-        except imaplib.IMAP4.error:
-            if not client.folder_exists(target):  # not a lost race with another poller
-                raise
+    for target in (mailbox.processed_folder, mailbox.oversized_folder):
+        if target and not client.folder_exists(target):
+            try:
+                client.create_folder(target)
+            except imaplib.IMAP4.error:
+                if not client.folder_exists(target):  # not a lost race with another poller
+                    raise
     info = client.select_folder(mailbox.folder)
     if b"UIDVALIDITY" not in info:
         raise MailboxError(f"{mailbox.key}: the server sent no UIDVALIDITY")
@@ -81,8 +81,13 @@ def mark_done(client: IMAPClient, mailbox: MailboxConfig, uids: list[int]) -> No
     if not uids:
         return
     client.add_flags(uids, [SEEN], silent=True)
-    target = mailbox.processed_folder
-    if not target:
+    if mailbox.processed_folder:
+        move_to(client, uids, mailbox.processed_folder, mailbox.key)
+
+
+def move_to(client: IMAPClient, uids: list[int], target: str, key: str) -> None:
+    """Move our UIDs to ``target``: UID MOVE, else COPY + ``\\Deleted`` + UID EXPUNGE."""
+    if not uids:
         return
     if client.has_capability("MOVE"):
         client.move(uids, target)  # UID MOVE (RFC 6851): atomic
@@ -93,7 +98,7 @@ def mark_done(client: IMAPClient, mailbox: MailboxConfig, uids: list[int]) -> No
         client.uid_expunge(uids)  # only our UIDs, never another client's \Deleted mail
     else:
         log.warning("IMAP mailbox %s: no UIDPLUS, moved messages stay flagged \\Deleted "
-                    "until another client expunges", mailbox.key)
+                    "until another client expunges", key)
 
 
 def is_mail_announced(client: IMAPClient) -> bool:

@@ -26,7 +26,7 @@ from contactcenter.config import Settings, SettingsError, parse_bool, parse_int
 SETTING = "CONTACTCENTER_IMAP_MAILBOXES"
 
 # Short option names of the URL form (and JSON) -> MailboxConfig fields.
-ALIASES = {"processed": "processed_folder", "poll": "poll_seconds", "timeout": "timeout_seconds",
+ALIASES = {"processed": "processed_folder", "oversized": "oversized_folder", "poll": "poll_seconds", "timeout": "timeout_seconds",
            "max_bytes": "max_message_bytes", "batch": "batch_size", "cap": "run_cap",
            "backoff_max": "backoff_max_seconds", "backoff": "backoff_seconds"}
 
@@ -52,6 +52,8 @@ class MailboxConfig:
     folder: str = "INBOX"
     inbox: str = ""
     processed_folder: str = ""
+    # Where mail over the size limit is moved (after its sender was told); "" leaves it.
+    oversized_folder: str = ""
     idle: bool = True
     poll_seconds: float = 60.0
     idle_seconds: float = 600.0

@@ -40,6 +40,7 @@ from contactcenter.channels.email.imap_client import (
     DELETED,
     is_mail_announced,
     mark_done,
+    move_to,
     open_folder,
 )
 from contactcenter.channels.email.imap_config import MailboxConfig
@@ -49,7 +50,9 @@ from contactcenter.channels.email.imap_state import (
     record_skipped,
     save_watermark,
 )
+from contactcenter.channels.email.imap_oversized import fetch_headers, notify_oversized
 from contactcenter.channels.email.receive import (
+    enqueue_delivery,
     find_inbox,
     message_id_of,
     process_email,
@@ -135,10 +138,12 @@ class _Poll:
     limit: int
     result: PollResult
     jobs: JobQueue | None
+    oversized: list[tuple[int, int]] = field(default_factory=list)  # (UID, size) this batch
 
     def take(self, batch: list[int]) -> None:
         """Store, acknowledge, then process one batch of UIDs (see the module doc)."""
         wanted, known, sizes = self._examine(batch)
+        self._handle_oversized()
         stored = find_stored(self.session, known.values())
         done: list[int] = []
         later: dict[int, int] = {}  # raw id -> UID, in order; a Message-ID twice is one row
@@ -190,11 +195,44 @@ class _Poll:
                 self.result.oversized += 1
                 self._skip(uid, sizes[uid], message_id or "", "oversized",
                            f"{sizes[uid]} bytes, over the {self.limit} byte limit")
+                self.oversized.append((uid, sizes[uid]))
                 continue
             if message_id:
                 known[uid] = message_id
             wanted.append(uid)
         return wanted, known, sizes
+
+    def _handle_oversized(self) -> None:
+        """Tell each oversized message's sender once, then move it to its own folder.
+
+        Only the headers are fetched (``imap_oversized``). A failure to open the
+        placeholder ticket is logged and leaves the skipped row as the admin's
+        record; the move happens after the commit, like every flag we set.
+        """
+        taken, self.oversized = self.oversized, []
+        if not taken:
+            return
+        target = self.mailbox.oversized_folder
+        where = f"mailbox {self.mailbox.key}, folder {target or self.mailbox.folder}"
+        heads = fetch_headers(self.client, [uid for uid, _ in taken])
+        for uid, size in taken:
+            head = heads.get(uid)
+            if head is None:
+                continue
+            try:
+                outcome = notify_oversized(self.session, head, self.settings, size=size,
+                                           limit=self.limit, where=where,
+                                           inbox_id=self.inbox_id)
+            except Exception:
+                self.session.rollback()
+                log.exception("IMAP mailbox %s: UID %d: no ticket for the oversized message",
+                              self.mailbox.key, uid)
+                continue
+            log.info("IMAP mailbox %s: UID %d oversized: %s (notice %s, %s)", self.mailbox.key,
+                     uid, outcome.status, outcome.notice_message_id, outcome.reason)
+            enqueue_delivery(self.jobs, outcome.notice_message_id)
+        if target:
+            move_to(self.client, [uid for uid, _ in taken], target, self.mailbox.key)
 
     def _bodies(self, chunk: list[int], sizes: dict[int, int]) -> dict[int, bytes]:
         """Fetch whole messages with BODY.PEEK[]; one the server refuses is skipped.

@@ -27,7 +27,7 @@ import datetime as dt
 import functools
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email.message import Message as MimeHeaders
 from email.parser import BytesHeaderParser
@@ -41,7 +41,11 @@ from sqlalchemy.orm import Session, lazyload
 from contactcenter.accounts.models import User
 from contactcenter.channels.email.loop_models import AutoreplyLog
 from contactcenter.channels.email.outbound import subject_with_token
-from contactcenter.channels.email.templates import choose_language, render_acknowledgement
+from contactcenter.channels.email.templates import (
+    choose_language,
+    render_acknowledgement,
+    render_too_large,
+)
 from contactcenter.config import Settings
 from contactcenter.customers.models import Customer
 from contactcenter.db import utcnow
@@ -60,6 +64,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "email"
 ACKNOWLEDGEMENT = "acknowledgement"
+UNVERIFIED_SENDER = "unverified_sender"
 MAILBOX_CEILING = "mailbox_ceiling"
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
@@ -297,12 +302,20 @@ def _opening(session: Session, ticket_id: int) -> _Opening | None:
                     bool(row[2]), row[3], row[4] or "", row[5] or "", row[6])
 
 
+Render = Callable[[str, Ticket, Settings], tuple[str, str]]
+
+
+def _render_acknowledgement(language: str, ticket: Ticket, settings: Settings
+                            ) -> tuple[str, str]:
+    return render_acknowledgement(language, ticket.number, ticket.subject,
+                                  settings.smtp_from_name)
+
+
 def _store(session: Session, ticket: Ticket, first: _Opening, settings: Settings,
-           now: dt.datetime) -> Message:
+           now: dt.datetime, render: Render = _render_acknowledgement) -> Message:
     """Store the acknowledgement as a pending outbound message (not a first response)."""
     language = choose_language(first.language, f"{first.subject}\n{first.text_head}")
-    subject, text = render_acknowledgement(language, ticket.number, ticket.subject,
-                                           settings.smtp_from_name)
+    subject, text = render(language, ticket, settings)
     message = Message(
         ticket_id=ticket.id, direction=Direction.OUTBOUND, channel=ticket.channel,
         inbox_id=ticket.inbox_id, author_user_id=None,
@@ -320,20 +333,25 @@ def _store(session: Session, ticket: Ticket, first: _Opening, settings: Settings
 
 
 def _decide(session: Session, ticket: Ticket, first: _Opening, headers: MimeHeaders | None,
-            settings: Settings, now: dt.datetime) -> tuple[AutoreplyLog, Message | None]:
+            settings: Settings, now: dt.datetime, render: Render = _render_acknowledgement
+            ) -> tuple[AutoreplyLog, Message | None]:
     """Decide, store the acknowledgement (if any) and its log row; no commit."""
     sender = first.sender
     reason = suppression_reason(
         sender=sender, external_id=first.external_id, auto_submitted=first.auto_submitted,
         headers=headers, own_addresses=_own_addresses(session, settings),
         own_domain=settings.smtp_domain)
+    if reason is None and ticket.sender_unverified:
+        # It named a ticket it could not prove it belongs to: the From may be a forged
+        # victim, who must not get mail about something they never wrote (ID-1).
+        reason = UNVERIFIED_SENDER
     if reason is None:
         reason = cap_reason(count_autoreplies(session, sender, ticket.inbox_id, now), settings)
         if reason == MAILBOX_CEILING:
             _alert_ceiling(session, ticket, settings, now)
     row = AutoreplyLog(kind=ACKNOWLEDGEMENT, sender=sender, inbox_id=ticket.inbox_id,
                        ticket_id=ticket.id, sent_at=now, suppressed_reason=reason)
-    message = _store(session, ticket, first, settings, now) if reason is None else None
+    message = _store(session, ticket, first, settings, now, render) if reason is None else None
     row.message_id = message.id if message is not None else None
     session.add(row)
     return row, message
@@ -404,6 +422,37 @@ def acknowledge_opening(session: Session, ticket: Ticket, opening: Message,
     # and the intake's pending rows go with the acknowledgement's own flush.
     with session.no_autoflush:
         row, message = _decide(session, ticket, first, header_block(raw), settings, now)
+    return _outcome(ticket, row, message)
+
+
+def notify_too_large(session: Session, ticket: Ticket, placeholder: Message,
+                     customer: Customer | None, head: bytes, settings: Settings, *,
+                     size: int, limit: int, now: dt.datetime | None = None) -> Acknowledgement:
+    """Store the one "message too large" notice for mail left on the IMAP server.
+
+    ``placeholder`` opened ``ticket`` for that mail (its text says where the mail is);
+    ``head`` is the mail's header block. The notice takes the place of the new
+    ticket's acknowledgement: the same row kind (so one per ticket, and the sweep
+    sends no second one), the same loop rules and caps (no notice to robots,
+    automatic mail, our own addresses, an unverified sender), ``Auto-Submitted``.
+    Nothing is committed here.
+    """
+    now = now or utcnow()
+    if not settings.autoreply_enabled:
+        return Acknowledgement(None, "disabled")
+
+    def render(language: str, t: Ticket, s: Settings) -> tuple[str, str]:
+        return render_too_large(language, t.number, placeholder.subject, s.smtp_from_name,
+                                size, limit)
+
+    sender = placeholder.sender or ""
+    first = _Opening(sender.strip().strip("<>").lower()[:320], sender.strip()[:320],
+                     placeholder.external_id, bool(placeholder.auto_submitted), None,
+                     placeholder.subject or "", "",
+                     customer.language if customer is not None else None)
+    with session.no_autoflush:
+        row, message = _decide(session, ticket, first, header_block(head), settings, now,
+                               render)
     return _outcome(ticket, row, message)
 
 

@@ -2,10 +2,12 @@
 
 Fields written: ``From`` (the inbox address, with the agent's and company's
 names), ``To`` (exactly one address), ``Reply-To`` (the inbox address with the
-ticket's plus-token ``support+t1042-ab12cd34@x``, which the inbound side threads
-on), ``Subject`` (exactly one ``[#1042]``), our ``Message-ID`` (deterministic:
-``<msg-{message id}.{ticket number}@{smtp_domain}>``, so a resend after a crash
-carries the same id and the receiver can drop the duplicate), ``In-Reply-To``
+ticket's plus-token ``support+t1042-<token>@x``, where the token is an HMAC over the
+ticket and this recipient's address, ``tickets.reply_token``: the inbound side
+threads a reply only when it was minted for its sender), ``Subject`` (exactly one
+``[#1042]``), our ``Message-ID`` (deterministic:
+``<msg-{message id}.{ticket number}.{token}@{smtp_domain}>``, so a resend after a
+crash carries the same id and the receiver can drop the duplicate), ``In-Reply-To``
 and ``References`` (RFC 5322 section 3.6.4), a text/plain body with an HTML
 alternative, attachments, and on automatic messages ``Auto-Submitted:
 auto-replied`` (RFC 3834 section 5) and ``X-Auto-Response-Suppress: All``.
@@ -51,6 +53,11 @@ from contactcenter.config import Settings
 from contactcenter.db import utcnow
 from contactcenter.tickets.attachments import safe_filename
 from contactcenter.tickets.html import sanitise_html
+from contactcenter.tickets.reply_token import (
+    minted_message_id,
+    reply_token_key,
+    sign_reply_token,
+)
 
 MAX_SUBJECT_CHARS = 250
 MAX_NAME_CHARS = 120
@@ -117,14 +124,28 @@ def validate_address(value: str, what: str = "recipient") -> str:
     return f"{local}@{ascii_domain.lower()}"
 
 
+def reply_token_for(outbound: OutboundMessage, settings: Settings) -> str:
+    """Return the reply token bound to this ticket and this recipient (RELIABILITY ID-1)."""
+    if not REPLY_TOKEN_RE.fullmatch(outbound.reply_token or ""):
+        raise HeaderInjectionError("the ticket's reply token is not alphanumeric")
+    return sign_reply_token(reply_token_key(settings), outbound.ticket_number,
+                            outbound.reply_token, validate_address(outbound.recipient))
+
+
 def message_id_for(outbound: OutboundMessage, settings: Settings) -> str:
-    """Return our Message-ID for a reply, without angle brackets (as inbound ids are stored)."""
+    """Return our Message-ID for a reply, without angle brackets (as inbound ids are stored).
+
+    ``msg-{message id}.{ticket number}.{reply token}@{smtp_domain}``: deterministic
+    (a resend carries the same id), and a reply's In-Reply-To proves, through the
+    token, that its sender received this mail.
+    """
     if outbound.external_id and MSG_ID_RE.fullmatch(outbound.external_id):
         return outbound.external_id
     domain = settings.smtp_domain.strip().lower()
     if not HOSTNAME_RE.fullmatch(domain):
         raise HeaderInjectionError(f"smtp_domain is not a domain name: {domain!r:.80}")
-    return f"msg-{outbound.message_id}.{outbound.ticket_number}@{domain}"
+    return minted_message_id(outbound.message_id, outbound.ticket_number,
+                             reply_token_for(outbound, settings), domain)
 
 
 def from_address(outbound: OutboundMessage, settings: Settings) -> str:
@@ -264,7 +285,7 @@ def build_email(outbound: OutboundMessage, settings: Settings) -> BuiltEmail:
         _set_text(msg, "From", _address(sender, name))
         msg["To"] = _address(recipient)
         msg["Reply-To"] = _address(reply_to_address(
-            sender, outbound.ticket_number, outbound.reply_token))
+            sender, outbound.ticket_number, reply_token_for(outbound, settings)))
         _set_text(msg, "Subject", subject_with_token(outbound.subject, outbound.ticket_number))
         msg["Date"] = format_datetime(utcnow())
         msg["Message-ID"] = f"<{message_id}>"

@@ -168,10 +168,11 @@ def email_to_contact(raw: bytes, *, inbox_id: int | None, raw_id: int | None) ->
         # Identified by Reply-To alone, or From was ambiguous (two From fields: either may
         # be forged) or present but unusable and another header stood in for it: a new
         # ticket, never someone's existing one (RELIABILITY ID-1, ID-3).
-        thread = ThreadHints(thread_on_open_ticket=False)
+        thread = ThreadHints(thread_on_open_ticket=False, verify_sender=True)
     else:
         thread = ThreadHints(ticket_number=parsed.ticket_number, reply_token=parsed.reply_token,
-                             in_reply_to=parsed.thread_ids, thread_on_open_ticket=parsed.is_reply)
+                             in_reply_to=parsed.thread_ids, thread_on_open_ticket=parsed.is_reply,
+                             verify_sender=True)
     return InboundContact(
         channel="email", external_id=parsed.message_id,
         sender=Identity("email", address, name),

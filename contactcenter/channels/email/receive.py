@@ -251,19 +251,44 @@ def receive_email(session: Session, raw: bytes, registry: ChannelRegistry, setti
     return _received(session, raw_id, result, settings, jobs, acknowledge_new, acknowledged)
 
 
+def existing_raw(session: Session, external_ids: list[str]
+                 ) -> dict[str, tuple[int, str, int | None]]:
+    """Look many messages up at once: external id -> (raw id, state, ticket id) of those stored.
+
+    For a batch writer (``ingest email``), one query per chunk instead of one per message.
+    """
+    wanted = list(dict.fromkeys(e[:500] for e in external_ids))
+    found: dict[str, tuple[int, str, int | None]] = {}
+    for start in range(0, len(wanted), 500):
+        for row in session.execute(select(
+                RawInbound.external_id, RawInbound.id, RawInbound.state, RawInbound.ticket_id)
+                .where(RawInbound.channel == CHANNEL,
+                       RawInbound.external_id.in_(wanted[start:start + 500]))):
+            found[row[0]] = (row[1], row[2], row[3])
+    return found
+
+
 def receive_email_nested(session: Session, raw: bytes, registry: ChannelRegistry,
                          settings: Settings, inbox_id: int | None = None, *,
                          acknowledge_new: bool = True,
-                         contact: InboundContact | None = None) -> Received | None:
+                         contact: InboundContact | None = None,
+                         external_id: str | None = None,
+                         known_new: bool = False) -> Received | None:
     """``receive_email``'s common case inside a SAVEPOINT of a batch; nothing is committed.
 
     Returns None when the message needs more than the fast path (already stored and
     failed before, or its parse or intake failed): the savepoint is rolled back, and
     the caller commits its batch and then calls ``receive_email`` for it. The caller
-    enqueues the delivery of ``Received.acknowledgement`` after its commit.
+    enqueues the delivery of ``Received.acknowledgement`` after its commit. A given
+    ``contact`` must be the email adapter's parse of these bytes: its external id is
+    ``message_id_of(raw)`` already, and the header block is not read again; so is a
+    given ``external_id``. ``known_new``: the caller has just looked (``existing_raw``)
+    and found no stored copy.
     """
-    external_id = message_id_of(raw)
-    existing = _existing(session, external_id)
+    if external_id is None:
+        external_id = (contact.external_id if contact is not None
+                       and contact.channel == CHANNEL else message_id_of(raw))
+    existing = None if known_new else _existing(session, external_id)
     if existing is not None:
         raw_id, state, ticket_id = existing
         if state not in ("pending", "failed"):

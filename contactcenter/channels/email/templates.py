@@ -79,6 +79,53 @@ def choose_language(customer_language: str | None, text: str) -> str:
     return guessed if guessed in ACKNOWLEDGEMENTS else DEFAULT_LANGUAGE
 
 
+# The postmaster notice for mail over the size limit (RELIABILITY 2.3, ATT-2): the
+# sender learns it never reached anyone, instead of waiting for an answer.
+TOO_LARGE: dict[str, MessageTemplate] = {
+    "en": MessageTemplate(
+        subject="Auto: Message too large: {subject} [#{number}]",
+        text=(
+            "Hello,\n\n"
+            "Your message \"{subject}\" is {size} MB, larger than the {limit} MB we can "
+            "accept, so it has not reached our team. Please send it again with smaller "
+            "attachments, or share large files as a link. We keep the reference #{number}.\n\n"
+            "This is an automatic message.\n\n"
+            "{company}\n"
+        ),
+    ),
+    "ru": MessageTemplate(
+        subject="Auto: Письмо слишком большое: {subject} [#{number}]",
+        text=(
+            "Здравствуйте!\n\n"
+            "Ваше письмо «{subject}» занимает {size} МБ, больше допустимых {limit} МБ, "
+            "поэтому оно не дошло до наших специалистов. Пожалуйста, отправьте его снова "
+            "с вложениями поменьше или пришлите большие файлы ссылкой. Номер обращения: "
+            "#{number}.\n\n"
+            "Это автоматическое сообщение.\n\n"
+            "{company}\n"
+        ),
+    ),
+}
+
+
+def render_too_large(language: str, number: int, subject: str, company: str, size: int,
+                     limit: int) -> tuple[str, str]:
+    """Return the "message too large" notice's (subject, text); sizes are in bytes."""
+    template = TOO_LARGE.get(language) or TOO_LARGE[DEFAULT_LANGUAGE]
+    return _render(template, number, subject, company,
+                   size=f"{size / 1_048_576:.1f}", limit=f"{limit / 1_048_576:.1f}")
+
+
+def _render(template: MessageTemplate, number: int, subject: str, company: str,
+            **extra: str) -> tuple[str, str]:
+    echo = CONTROL_RE.sub(" ", subject or "").strip()
+    if len(echo) > MAX_SUBJECT_ECHO:
+        echo = echo[: MAX_SUBJECT_ECHO - 1].rstrip() + "…"
+    values = {"number": number, "subject": echo, "company": CONTROL_RE.sub(" ", company).strip(),
+              **extra}
+    return template.subject.format(**values), template.text.format(**values)
+
+
 def render_acknowledgement(language: str, number: int, subject: str, company: str
                            ) -> tuple[str, str]:
     """Return the acknowledgement's (subject, text) for a new ticket in a language."""

@@ -1,8 +1,9 @@
 """The Twilio channel adapters: ``sms``, ``whatsapp`` and ``phone`` (replies to callers by SMS).
 
-Provider fields read: see ``messaging`` (SMS/WhatsApp webhooks) and ``voice``
-(calls, which are ingested from their webhooks directly). ``to_inbound`` takes
-the raw form body of an inbound message webhook, exactly as stored. Example::
+Provider fields read: see ``messaging`` (SMS/WhatsApp webhooks) and
+``callcontact`` (a ringing call's voice webhook, kind ``phone``). ``to_inbound``
+takes the raw form body of an inbound message or call webhook, exactly as stored
+(intake's replay parses it again). Example::
 
     InboundContact(channel="whatsapp", external_id="SM5e2...",
                    sender=Identity("phone", "+447700900123", "Olivia"), text="Hi 👋",
@@ -44,9 +45,13 @@ class TwilioChannel:
 
     def to_inbound(self, payload: bytes, *, inbox_id: int | None, raw_id: int | None
                    ) -> InboundContact:
+        from contactcenter.channels.phone.callcontact import call_to_contact, is_call_payload
         from contactcenter.channels.phone.messaging import parse_payload, sms_to_contact
 
-        return sms_to_contact(parse_payload(payload), inbox_id=inbox_id, raw_id=raw_id)
+        params = parse_payload(payload)
+        if self.kind == "phone" and is_call_payload(params):
+            return call_to_contact(params, inbox_id=inbox_id, raw_id=raw_id)
+        return sms_to_contact(params, inbox_id=inbox_id, raw_id=raw_id)
 
     def send(self, outbound: OutboundMessage, settings: Settings) -> SendResult:
         from contactcenter.channels.phone.messaging import send
@@ -69,6 +74,20 @@ def refuse_opted_out(ctx: hooks.ReplyContext) -> None:
         message.delivery_state = DeliveryState.FAILED
         message.next_attempt_at = None
         message.delivery_error = "not sent: the customer texted STOP (opted out of messages)"
+
+
+@hooks.on_intake
+def record_message_media(ctx: hooks.IntakeContext) -> None:
+    """Record an MMS or WhatsApp message's media on its message, in intake's transaction.
+
+    As a hook, it runs whoever ingests the stored message: the ``phone.ingest_message``
+    job, the intake sweep after a lost job, or a replay.
+    """
+    if ctx.contact.channel not in ("sms", "whatsapp") or not ctx.contact.metadata.get("media"):
+        return
+    from contactcenter.channels.phone.messaging import record_media
+
+    record_media(ctx.session, ctx.message.id, ctx.contact)
 
 
 def register(registry: ChannelRegistry) -> None:

@@ -1,7 +1,8 @@
 """Background jobs of the phone package (see ``contactcenter.jobs``).
 
 ``phone.bridge`` runs after every commit that assigned a routing item (it
-ignores items that are not calls); ``phone.fetch_media`` downloads one MMS
+ignores items that are not calls); ``phone.ingest_message`` runs intake on one
+stored inbound SMS/WhatsApp webhook; ``phone.fetch_media`` downloads one MMS
 file; ``phone.sweep`` repairs what a lost job left: bridges still due and
 media still pending.
 """
@@ -23,6 +24,26 @@ def bridge_job(ctx: JobContext, payload: dict[str, Any]) -> str:
         return "not a call"
     with ctx.db.session() as session:
         return bridge_item(session, payload["item_id"], ctx.settings)
+
+
+@job("phone.ingest_message", queue="inbound")
+def ingest_message_job(ctx: JobContext, raw_id: int) -> dict[str, Any] | None:
+    """Ingest one stored inbound SMS/WhatsApp webhook, then start its media downloads."""
+    from sqlalchemy import select
+
+    from contactcenter.channels.phone.models import SmsMedia
+    from contactcenter.tickets.intake import process_raw
+
+    with ctx.db.session() as session:
+        result = process_raw(session, raw_id, ctx.registry, ctx.settings)
+        if result is None or result.status not in ("created", "appended"):
+            return result.to_json() if result else None
+        media = list(session.scalars(select(SmsMedia.id).where(
+            SmsMedia.message_id == result.message_id, SmsMedia.state == "pending")))
+    if ctx.jobs is not None:  # else the phone sweep fetches them within seconds
+        for media_id in media:
+            ctx.jobs.enqueue("phone.fetch_media", media_id, key=f"phone.fetch_media:{media_id}")
+    return result.to_json()
 
 
 @job("phone.fetch_media", queue="inbound")

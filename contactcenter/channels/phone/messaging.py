@@ -23,7 +23,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contactcenter.channels.base import (
-    ChannelRegistry,
     Identity,
     InboundContact,
     OutboundMessage,
@@ -36,8 +35,8 @@ from contactcenter.channels.phone.numbers import parse_address, to_twilio
 from contactcenter.channels.phone.webhooks import Webhook, parse_params
 from contactcenter.config import Settings
 from contactcenter.events import record_event
-from contactcenter.tickets.intake import IntakeResult, ingest_payload, ticket_rooms
-from contactcenter.tickets.models import DeliveryState, Direction, Inbox, Message
+from contactcenter.tickets.intake import store_raw, ticket_rooms
+from contactcenter.tickets.models import DeliveryState, Direction, Inbox, Message, RawState
 
 MAX_MEDIA = 10
 MAX_BODY = 10_000
@@ -96,11 +95,10 @@ def find_inbox(session: Session, number: str | None) -> Inbox | None:
 
 @dataclass
 class SmsReceived:
-    """What became of an inbound message: the TwiML answer and media to download."""
+    """What became of an inbound message: the TwiML answer, and the raw row to ingest."""
 
     twiml: str
-    result: IntakeResult | None = None
-    media_ids: list[int] = field(default_factory=list)
+    raw_id: int | None = None
     keyword: str | None = None
 
 
@@ -118,9 +116,14 @@ def is_opted_out(session: Session, number: str) -> bool:
     return session.scalar(select(SmsOptOut.id).where(SmsOptOut.address == number)) is not None
 
 
-def receive(session: Session, hook: Webhook, registry: ChannelRegistry,
-            settings: Settings) -> SmsReceived:
-    """Take an inbound message: keywords, or intake (raw first, deduplicated on MessageSid)."""
+def receive(session: Session, hook: Webhook, settings: Settings) -> SmsReceived:
+    """Take an inbound message: keywords now; anything else is stored raw for the intake job.
+
+    The webhook answers as soon as the raw body is committed (what Twilio's 2xx
+    acknowledges); ``phone.ingest_message`` runs intake on it (customer, ticket,
+    message, media rows, routing) and the intake sweep takes over a lost job. A
+    repeat of a MessageSid finds its stored row and is not ingested twice.
+    """
     from contactcenter.channels.phone import twiml, webhooks
 
     params = dict(hook.params)
@@ -136,23 +139,21 @@ def receive(session: Session, hook: Webhook, registry: ChannelRegistry,
             answer = settings.twilio_sms_help_text or DEFAULT_HELP
         return SmsReceived(twiml.sms_reply(answer), keyword=keyword.value)
     inbox = find_inbox(session, parse_address(params.get("To", "")).number)
-    media_ids: list[int] = []
+    raw, new = store_raw(session, channel_of(params), sid, hook.payload,
+                         inbox_id=inbox.id if inbox else None,
+                         content_type=(hook.content_type or "application/x-www-form-urlencoded"))
+    # A repeat of a message still waiting for its job is handed to a job again (idempotent).
+    waiting = new or raw.state == RawState.PENDING
+    return SmsReceived(twiml.sms_reply(), raw.id if waiting else None)
 
-    def after(s: Session, result: IntakeResult, contact: InboundContact, _payload: bytes) -> None:
-        if result.status not in ("created", "appended") or result.message_id is None:
-            return
-        for url, kind in contact.metadata.get("media", ()):
-            row = SmsMedia(message_id=result.message_id, url=url, content_type=kind)
-            s.add(row)
-            s.flush()
-            media_ids.append(row.id)
 
-    contact = sms_to_contact(params, inbox_id=inbox.id if inbox else None, raw_id=None)
-    result, _raw = ingest_payload(session, contact.channel, sid, hook.payload, registry, settings,
-                                  inbox_id=inbox.id if inbox else None,
-                                  content_type="application/x-www-form-urlencoded",
-                                  contact=contact, after_apply=after)
-    return SmsReceived(twiml.sms_reply(), result, media_ids)
+def record_media(session: Session, message_id: int, contact: InboundContact) -> list[int]:
+    """Record an inbound message's media by URL (the ``phone.fetch_media`` job downloads them)."""
+    rows = [SmsMedia(message_id=message_id, url=url, content_type=kind)
+            for url, kind in contact.metadata.get("media", ())]
+    session.add_all(rows)
+    session.flush()
+    return [row.id for row in rows]
 
 
 def message_status(session: Session, hook: Webhook, now: dt.datetime) -> str:

@@ -108,11 +108,9 @@ def handle_webhook(session: Session, endpoint: str, hook: Webhook, settings: Set
     if not required_sid(endpoint, hook):
         return Answer("missing or malformed sid", TEXT, 400)
     if endpoint == "sms":
-        received = messaging.receive(session, hook, registry, settings)
-        if received.keyword is None and received.result is None:
-            # Stored and marked failed by intake: replayable, acknowledged.
-            return Answer(received.twiml)
-        return Answer(received.twiml, jobs=[("phone.fetch_media", m) for m in received.media_ids])
+        received = messaging.receive(session, hook, settings)
+        jobs = [("phone.ingest_message", received.raw_id)] if received.raw_id is not None else []
+        return Answer(received.twiml, jobs=jobs)
     policy = load_policy(settings)
 
     def commit(s: Session) -> object:

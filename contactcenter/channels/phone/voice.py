@@ -16,8 +16,8 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from contactcenter.channels.base import Identity, InboundContact, ThreadHints
 from contactcenter.channels.phone import ivr, twiml
+from contactcenter.channels.phone.callcontact import call_to_contact, ingest_call
 from contactcenter.channels.phone.calls import (
     end_call,
     find_call,
@@ -34,10 +34,8 @@ from contactcenter.customers.service import find_customer_by_identity
 from contactcenter.routing.engine import enqueue_item, load_policy, transfer_item
 from contactcenter.routing.models import AgentState, ItemState, Presence, RoutingItem
 from contactcenter.routing.stats import item_estimated_wait, item_position
-from contactcenter.tickets.intake import apply_contact
 from contactcenter.tickets.models import OPEN_STATUSES, Inbox, Queue, QueueMember, Ticket
 
-VOICE_CHANNEL = "phone"
 STAFFED = (Presence.AVAILABLE, Presence.BUSY, Presence.WRAP_UP)
 MAX_MENU_TRIES = 2
 MAX_REQUEUES = 3
@@ -85,46 +83,29 @@ def _menu(settings: Settings) -> tuple[ivr.MenuOption, ...]:
 
 
 def start_inbound(session: Session, hook: Webhook, settings: Settings, now: dt.datetime) -> Call:
-    """Record a new inbound call: the customer, the ticket message and the call row."""
+    """Record a new inbound call: through intake (customer, ticket, message), then the call row."""
     sid = hook.get("CallSid", limit=64)
     caller = parse_address(hook.get("From"))
     called = parse_address(hook.get("To"))
     inbox = find_inbox(session, called.number)
     known = (find_customer_by_identity(session, "phone", caller.number)
              if caller.number else None)
-    sender = (Identity("phone", caller.number, hook.get("CallerName", limit=200))
-              if caller.number else Identity("external", f"anonymous-call:{sid}", "Anonymous caller"))
     window = (inbox.reopen_window_days if inbox is not None and inbox.reopen_window_days
               is not None else settings.reopen_window_days)
     existing = open_ticket_of(session, known.id, now, window) if known is not None else None
-    contact = InboundContact(
-        channel=VOICE_CHANNEL, external_id=sid, sender=sender,
-        text=f"Inbound call from {caller.number or 'an unknown number'}",
-        recipient=called.number or hook.get("To", limit=64), received_at=now,
-        thread=ThreadHints(ticket_number=existing.number if existing else None,
-                           thread_on_open_ticket=False),
-        metadata={"call": True})
-    # No inbox here: the ticket is routed as a live call, not as a ticket waiting for a reply.
-    result = apply_contact(session, contact, settings, now)
-    ticket = session.get(Ticket, result.ticket_id) if result.ticket_id is not None else None
+    contact = call_to_contact(hook.params, ticket_number=existing.number if existing else None,
+                              received_at=now)
+    result = ingest_call(session, contact, hook.payload, hook.content_type, inbox, settings)
     customer = session.get(Customer, result.customer_id) if result.customer_id else None
     queue_language = inbox.queue.language if inbox is not None and inbox.queue else None
     call = Call(sid=sid, direction="inbound", from_number=caller.number or "",
                 to_number=called.number or hook.get("To", limit=64), inbox_id=inbox.id if inbox else None,
                 customer_id=customer.id if customer else None,
-                ticket_id=ticket.id if ticket else None, message_id=result.message_id,
+                ticket_id=result.ticket_id, message_id=result.message_id,
                 status=hook.get("CallStatus", "ringing", 16), phase=Phase.IVR,
                 language=(customer.language if customer and customer.language else queue_language),
                 fast_track=is_fast_track(session, customer, settings, now.date()),
                 started_at=now, created_at=now, updated_at=now)
-    if ticket is not None and inbox is not None:
-        if result.status == "created":
-            ticket.inbox_id = inbox.id
-        from contactcenter.tickets.models import Message
-
-        message = session.get(Message, result.message_id) if result.message_id else None
-        if message is not None:
-            message.inbox_id = inbox.id
     session.add(call)
     session.flush()
     refresh_record(session, call)

@@ -10,8 +10,6 @@ typed by the visitor (pre-chat name, messages) never run on either page.
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,15 @@ from contactcenter.channels.chat.models import ChatSession
 from contactcenter.channels.chat.ratelimit import reset_memory_limiters
 from contactcenter.config import Settings
 from contactcenter.tickets.models import Direction, Message, Ticket
-from tests.factories import PASSWORD, make_queue, make_user
+from tests.browser_support import (  # noqa: F401 - fixtures
+    browser_settings,
+    live_port,
+    serve,
+    sign_in,
+    wait_until,
+    watch,
+)
+from tests.factories import make_queue, make_user
 
 pytestmark = pytest.mark.browser
 
@@ -33,32 +39,17 @@ XSS_LINK = '<a href="javascript:alert(3)">click me</a>'
 
 
 @pytest.fixture
-def live_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def settings(tmp_path: Path, live_port: int) -> Settings:  # noqa: F811
+    return browser_settings(tmp_path, live_port,
+                            routing_offer_timeouts="call=20,chat=60,ticket=120",
+                            chat_messages_per_minute=100)
 
 
 @pytest.fixture
-def settings(tmp_path: Path, live_port: int) -> Settings:
-    # A file database: the live server's threads and the test each use their own connection.
-    return Settings(data_dir=tmp_path / "data", secret_key="test-secret-key-not-for-production",
-                    testing=True, public_url=f"http://127.0.0.1:{live_port}",
-                    routing_offer_timeouts="call=20,chat=60,ticket=120",
-                    chat_messages_per_minute=100)
-
-
-@pytest.fixture
-def live_url(app: Any, live_port: int) -> Iterator[str]:
-    from werkzeug.serving import make_server
-
+def live_url(app: Any, live_port: int) -> Iterator[str]:  # noqa: F811
     reset_memory_limiters()
-    server = make_server("127.0.0.1", live_port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{live_port}"
-    server.shutdown()
-    thread.join(timeout=5)
+    with serve(app, live_port) as url:
+        yield url
 
 
 @pytest.fixture
@@ -96,38 +87,6 @@ def article(session: Any, settings: Settings, agent: Any) -> Iterator[Any]:
     session.commit()  # the rebuild records what it indexed: end its write transaction
     yield row
     drop_index(index_path(settings))
-
-
-def watch(page: Any) -> list[str]:
-    """Collect dialogs (dismissed) and uncaught script errors of a page."""
-    seen: list[str] = []
-
-    def on_dialog(dialog: Any) -> None:
-        seen.append(f"dialog: {dialog.message}")
-        dialog.dismiss()
-
-    page.on("dialog", on_dialog)
-    page.on("pageerror", lambda exc: seen.append(f"error: {exc}"))
-    return seen
-
-
-def sign_in(page: Any, email: str = "agent@example.test") -> None:
-    page.goto("/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")
-
-
-def wait_until(page: Any, expression: str, timeout: float = 10.0) -> None:
-    """Poll a JavaScript expression (``wait_for_function`` needs eval, which the CSP forbids)."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not page.evaluate(expression):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {expression}")
-        page.wait_for_timeout(100)
 
 
 def widget_texts(visitor: Any, who: str) -> list[str]:

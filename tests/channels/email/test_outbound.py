@@ -35,6 +35,7 @@ from contactcenter.tickets.attachments import store_bytes
 from contactcenter.tickets.intake import ingest_inbound
 from contactcenter.tickets.models import Attachment, DeliveryState, Inbox, Message, Ticket
 from contactcenter.tickets.outbox import deliver_message, sweep_outbox
+from contactcenter.tickets.reply_token import reply_token_key, sign_reply_token
 from contactcenter.tickets.service import add_reply, get_ticket
 from tests.channels.email import test_outbound_sink as sinks
 from tests.channels.email.test_outbound_sink import Sink, free_port, password_checker
@@ -78,6 +79,12 @@ def reply(session: Session, world: dict[str, Any], text: str = "Try restarting i
     return message
 
 
+def token(settings: Settings, number: int = 1000, secret: str = "ab12cd34",
+          recipient: str = CUSTOMER) -> str:
+    """The reply token mail about ticket ``number`` to ``recipient`` carries (ID-1)."""
+    return sign_reply_token(reply_token_key(settings), number, secret, recipient)
+
+
 def outbound(**changes: Any) -> OutboundMessage:
     base = OutboundMessage(
         message_id=7, channel="email", recipient=CUSTOMER, subject="Re: Router down [#1000]",
@@ -102,7 +109,8 @@ def test_agent_reply_arrives_with_thread_headers_and_is_recorded_sent(
 
     [delivery] = sink.deliveries
     mail = delivery.message
-    our_id = f"msg-{message.id}.{ticket.number}@support.example.test"
+    bound = token(settings, ticket.number, ticket.reply_token)
+    our_id = f"msg-{message.id}.{ticket.number}.{bound}@support.example.test"
     assert delivery.mail_from == "help@acme.test"
     assert delivery.rcpt_tos == (CUSTOMER,)
     assert mail["Message-ID"] == f"<{our_id}>"
@@ -110,7 +118,7 @@ def test_agent_reply_arrives_with_thread_headers_and_is_recorded_sent(
     assert mail["References"] == f"<root-0@mail.example.com> <{CUSTOMER_ID}>"
     assert mail["Subject"] == f"Re: Router down [#{ticket.number}]"
     assert str(mail["Subject"]).count(f"[#{ticket.number}]") == 1
-    assert mail["Reply-To"] == f"help+t{ticket.number}-{ticket.reply_token}@acme.test"
+    assert mail["Reply-To"] == f"help+t{ticket.number}-{bound}@acme.test"
     assert mail["From"].addresses[0].display_name == "Test User (Customer Support)"
     assert mail["To"] == CUSTOMER
     assert mail["Auto-Submitted"] is None and mail["Bcc"] is None
@@ -262,7 +270,8 @@ def test_relay_auth_on_loopback(settings: Settings) -> None:
     try:
         good = settings.replace(smtp_relay_port=relay.port, smtp_relay_user="desk",
                                 smtp_relay_password="s3cret")
-        assert send_email(outbound(), good).provider_id == "msg-7.1000@support.example.test"
+        assert send_email(outbound(), good).provider_id == (
+            f"msg-7.1000.{token(good)}@support.example.test")
         assert len(relay.deliveries) == 1
         assert check_relay(good).startswith("ok: relay 127.0.0.1:")
         bad = good.replace(smtp_relay_password="wrong")
@@ -296,7 +305,8 @@ def test_relay_554_is_permanent(settings: Settings, sink: Sink) -> None:
 def test_message_id_is_deterministic_and_automatic_mail_says_so(settings: Settings) -> None:
     first = build_email(outbound(auto_submitted=True, language="ru"), settings).message
     again = build_email(outbound(auto_submitted=True, language="ru"), settings).message
-    assert first["Message-ID"] == again["Message-ID"] == "<msg-7.1000@support.example.test>"
+    assert first["Message-ID"] == again["Message-ID"] == (
+        f"<msg-7.1000.{token(settings)}@support.example.test>")
     assert first["Auto-Submitted"] == "auto-replied"
     assert first["X-Auto-Response-Suppress"] == "All"
     assert first["Content-Language"] == "ru"
@@ -309,7 +319,7 @@ def test_from_falls_back_to_the_configured_address(settings: Settings) -> None:
     configured = settings.replace(smtp_from_address="desk@acme.test", smtp_from_name="ACME")
     built = build_email(outbound(inbox_address=""), configured)
     assert str(built.message["From"]) == "ACME <desk@acme.test>"
-    assert built.message["Reply-To"] == "desk+t1000-ab12cd34@acme.test"
+    assert built.message["Reply-To"] == f"desk+t1000-{token(settings)}@acme.test"
 
 
 def test_references_are_capped_keeping_the_root_and_skip_invalid_ids(settings: Settings) -> None:

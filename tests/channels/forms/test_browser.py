@@ -10,8 +10,6 @@ neither on the form page nor on the agent's desk.
 from __future__ import annotations
 
 import re
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +23,14 @@ from contactcenter.channels.forms.service import save_form
 from contactcenter.config import Settings
 from contactcenter.tickets.models import Attachment, Message, Ticket
 from tests.channels.forms.test_forms import FORM, PNG, Sink, sink  # noqa: F401 - fixture
-from tests.factories import PASSWORD, make_queue, make_user
+from tests.browser_support import (  # noqa: F401 - fixtures
+    browser_settings,
+    live_port,
+    serve,
+    sign_in,
+    watch,
+)
+from tests.factories import make_queue, make_user
 
 pytestmark = pytest.mark.browser
 
@@ -34,31 +39,16 @@ XSS_MESSAGE = 'My invoice <script>alert(2)</script> <a href="javascript:alert(3)
 
 
 @pytest.fixture
-def live_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
 def settings(tmp_path: Path, live_port: int, sink: tuple[Sink, int]) -> Settings:  # noqa: F811
-    return Settings(data_dir=tmp_path / "data", secret_key="test-secret-key-not-for-production",
-                    testing=True, public_url=f"http://127.0.0.1:{live_port}",
-                    smtp_relay_host="127.0.0.1", smtp_relay_port=sink[1],
-                    smtp_from_address="support@example.test")
+    return browser_settings(tmp_path, live_port, smtp_relay_host="127.0.0.1",
+                            smtp_relay_port=sink[1], smtp_from_address="support@example.test")
 
 
 @pytest.fixture
-def live_url(app: Any, live_port: int) -> Iterator[str]:
-    from werkzeug.serving import make_server
-
+def live_url(app: Any, live_port: int) -> Iterator[str]:  # noqa: F811
     reset_memory_limiters()
-    server = make_server("127.0.0.1", live_port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{live_port}"
-    server.shutdown()
-    thread.join(timeout=5)
+    with serve(app, live_port) as url:
+        yield url
 
 
 @pytest.fixture
@@ -68,19 +58,6 @@ def agent(session: Any) -> Any:
     user = make_user(session, "agent", email="agent@example.test", queues=(queue,))
     session.commit()
     return user
-
-
-def watch(page: Any) -> list[str]:
-    """Collect dialogs (dismissed) and uncaught script errors of a page."""
-    seen: list[str] = []
-
-    def on_dialog(dialog: Any) -> None:
-        seen.append(f"dialog: {dialog.message}")
-        dialog.dismiss()
-
-    page.on("dialog", on_dialog)
-    page.on("pageerror", lambda exc: seen.append(f"error: {exc}"))
-    return seen
 
 
 def test_a_form_with_a_file_opens_a_ticket_and_mails_the_acknowledgement(
@@ -126,11 +103,7 @@ def test_a_form_with_a_file_opens_a_ticket_and_mails_the_acknowledgement(
     try:
         desk = context.new_page()
         desk_problems = watch(desk)
-        desk.goto("/login")
-        desk.fill("input[name=email]", "agent@example.test")
-        desk.fill("input[name=password]", PASSWORD)
-        desk.click("button[type=submit]")
-        desk.wait_for_url("**/")
+        sign_in(desk)
         desk.goto(f"/#ticket-{number}")
         desk.wait_for_selector("#workspace:not([hidden])", timeout=10_000)
         desk.locator("#timeline li.msg", has_text="alert(2)").wait_for(timeout=10_000)

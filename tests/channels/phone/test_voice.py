@@ -221,3 +221,28 @@ def test_agent_not_answering_puts_the_call_back_in_the_queue(webhooks, session, 
     call = _call(session)
     assert call.phase == "queued" and call.agent_id is None
     assert session.get(RoutingItem, call.routing_item_id).state in ("waiting", "offered")
+
+
+def test_ringing_call_enters_through_intake_with_its_raw_webhook(webhooks, session, settings,
+                                                                   registry):
+    """The call's ticket and message are intake's: raw row first, replayable by the adapter."""
+    from contactcenter.channels.phone.callcontact import call_to_contact
+    from contactcenter.tickets.models import RawInbound
+
+    line = make_line(session, settings)
+    webhooks.post("/twilio/voice", load("voice_incoming"))
+    call = _call(session)
+    raw = session.scalar(select(RawInbound).where(RawInbound.channel == "phone",
+                                                  RawInbound.external_id == SID))
+    assert raw is not None and raw.state == "processed" and raw.ticket_id == call.ticket_id
+    message = session.get(Message, call.message_id)
+    assert message.raw_id == raw.id and message.external_id == SID
+    ticket = session.get(Ticket, call.ticket_id)
+    assert ticket.inbox_id == line.voice_inbox.id and message.inbox_id == line.voice_inbox.id
+    # In the menu, the call is not routed as a ticket waiting for a reply.
+    assert session.scalar(select(RoutingItem.id)) is None
+    # The stored body parses back to the same contact through the channel's adapter.
+    again = registry.get("phone").to_inbound(raw.payload, inbox_id=None, raw_id=raw.id)
+    assert again == call_to_contact(load("voice_incoming"), raw_id=raw.id)
+    assert again.sender.address == "+79161234567" and again.external_id == SID
+    assert again.recipient == "+12025550100" and again.metadata["call"]

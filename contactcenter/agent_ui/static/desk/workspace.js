@@ -1,6 +1,7 @@
 // The ticket workspace: timeline, reply with drafts and collision warning, ticket controls,
 // the customer panel and the assist panels (SLA clocks, knowledge, offers).
 import { api, ApiError, clear, debounce, el, left, me, t, when } from "./util.js";
+import { identityBlock } from "./identity.js";
 
 const $ = (id) => document.getElementById(id);
 // composeBase: the last message the agent had seen when they started this reply; a reply by
@@ -174,6 +175,13 @@ export function reconnected() {
 export function onEvent(event) {
   const p = event.payload || {};
   if (!state.ticketId) return;
+  // An edit or merge of this ticket's customer, made on any screen (customer.* events).
+  const customerId = state.data?.customer?.id;
+  if (event.type.startsWith("customer.") && customerId
+      && [p.customer_id, p.survivor_id, p.merged_id].includes(customerId)) {
+    reload();
+    return;
+  }
   if (p.ticket_id === state.ticketId || p.id === state.ticketId) {
     if (event.type === "kb.suggestions_ready" || event.type.startsWith("sla.")) loadAssist();
     else reload();
@@ -192,6 +200,12 @@ export function showViewers(data) {
 
 function renderHead({ ticket, queues, can_assign: canAssign }) {
   $("ws-title").textContent = `#${ticket.number} ${ticket.subject}`;
+  // Mail that named another ticket without proof of sender: the From may be forged (ID-1).
+  const unverified = $("ws-unverified");
+  unverified.hidden = !ticket.sender_unverified;
+  unverified.textContent = ticket.claimed_ticket_number
+    ? t("Unverified sender: claims to reply to #{number}", { number: ticket.claimed_ticket_number })
+    : t("Unverified sender");
   $("ws-visit").href = `/field/new?ticket=${ticket.number}`;
   $("ws-status").value = ticket.status;
   $("ws-priority").value = ticket.priority;
@@ -230,6 +244,8 @@ function renderTimeline(messages) {
     } else body.append(el("pre", { class: "msg-text" }, m.text));
     const files = (m.attachments || []).map((a) => el("a", {
       href: `/api/v1/attachments/${a.id}`, download: a.filename, class: "attachment" },
+      a.preview ? el("img", { src: `/api/v1/attachments/${a.id}/preview`, alt: "",
+        class: "thumb", loading: "lazy", width: 64, height: 64 }) : null,
       `${a.filename} (${a.content_type})`));
     list.append(el("li", { class: `msg ${m.direction}`, dataset: { message: m.id } }, head, body,
       files.length ? el("div", { class: "files" }, files) : null));
@@ -261,14 +277,17 @@ async function mergeCustomer(customer) {
   } catch (err) { showError(err); }
 }
 
-function renderCustomer({ customer, history, can_merge_customers: canMerge }) {
+function renderCustomer({ customer, history, can_merge_customers: canMerge,
+  can_edit_customers: canEdit }) {
+  const focusedId = document.activeElement?.closest("#customer-body") ? document.activeElement.id : undefined;
   const box = clear($("customer-body"));
   box.append(...[
     canMerge ? el("button", { type: "button", id: "customer-merge", class: "small",
       onclick: () => mergeCustomer(customer) }, t("Merge a duplicate…")) : null,
-    el("p", { class: "cust-name" }, customer.name || t("(no name)")),
-    el("ul", { class: "identities" }, (customer.identities || []).map((i) =>
-      el("li", {}, `${i.kind}: ${i.address}`))),
+    el("p", { class: "cust-name" }, customer.name || t("(no name)"),
+      customer.language ? el("span", { class: "muted" }, ` · ${customer.language}`) : null),
+    identityBlock(customer, { canEdit: !!canEdit, canMerge: !!canMerge, onChange: () => reload(),
+      focusedId }),
     customer.organisation ? el("p", {}, t("Organisation: {name}", { name: customer.organisation.name || customer.organisation })) : null,
     el("p", { id: "tier" }, t("Tier: {tier}", { tier: customer.value_tier || "—" })),
     el("p", { id: "ltv" }, t("Lifetime value: {value}", { value: money(customer.lifetime_value) })),
