@@ -1,4 +1,4 @@
-"""Load scenarios sized for a 2-core machine: SMTP burst (L1) and agent reads with masking (L5).
+"""Load scenarios sized for a 2-core machine: L1, L3, L4, L5 and L10 of RELIABILITY.md.
 
 Each scenario starts ``contactcenter serve`` (web + SMTP in one process, SQLite in a throwaway
 data folder) on loopback, drives it with a bounded generator and reports throughput, latency
@@ -10,6 +10,8 @@ percentiles, the server's memory (RSS sampled every 0.5 s, with its slope) and e
 * ``agent_reads``: customers with financial values and their tickets; agents without the
   finance permission list tickets, open tickets and customers at a pinned rate. Every response
   is scanned for the raw amounts. Pass: 0 leaked amounts, p95 < 300 ms.
+
+* ``webhook_burst``, ``chat_concurrency``, ``mixed_soak``: see ``benchmarks/_load_scenarios.py``.
 
 ``--quick`` is the CI variant (about a tenth); the defaults are the hand-run size. Prints one
 JSON object with ``--json``.
@@ -42,6 +44,7 @@ from benchmarks._common import latency_figures  # noqa: E402
 
 BIN = Path(sys.executable).parent / "contactcenter"
 SUPPORT = "support@load.example.test"
+SCENARIOS = ("smtp_burst", "webhook_burst", "chat_concurrency", "agent_reads", "mixed_soak")
 
 
 def free_port() -> int:
@@ -330,7 +333,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--quick", action="store_true", help="the short CI variant")
-    parser.add_argument("--scenarios", default="smtp_burst,agent_reads")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--soak-minutes", type=float, default=None,
+                        help="mixed_soak's length (default 20, quick 0.5)")
     args = parser.parse_args()
     results = []
     for name in args.scenarios.split(","):
@@ -339,6 +344,22 @@ def main() -> None:
         elif name == "agent_reads":
             results.append(agent_reads(1000 if args.quick else 20000,
                                        100 if args.quick else 4500, 5.0, 20))
+        elif name == "webhook_burst":  # L3: 50/s for 5 min by hand; 20/s for 15 s in CI
+            from benchmarks._load_scenarios import webhook_burst
+
+            results.append(webhook_burst(300 if args.quick else 15000,
+                                         20.0 if args.quick else 50.0))
+        elif name == "chat_concurrency":  # L4: 300 visitors by hand; 20 in CI
+            from benchmarks._load_scenarios import chat_concurrency
+
+            results.append(chat_concurrency(20 if args.quick else 300, 4 if args.quick else 20,
+                                            3 if args.quick else 120, 30.0 if not args.quick
+                                            else 5.0))
+        elif name == "mixed_soak":  # L10: 20 min by hand (2 h with --soak-minutes 120)
+            from benchmarks._load_scenarios import mixed_soak
+
+            minutes = args.soak_minutes or (0.5 if args.quick else 20)
+            results.append(mixed_soak(minutes * 60, 0.5, 2.0, 2.0))
         else:
             raise SystemExit(f"unknown scenario {name}")
     report = {"benchmark": "load", "variant": "quick" if args.quick else "full",

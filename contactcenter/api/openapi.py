@@ -210,6 +210,13 @@ def _core_spec() -> dict[str, Any]:
                 "responses": {"200": {"description": "The file",
                                       "content": {"application/octet-stream": {}}},
                               **ERRORS}}},
+            "/attachments/{attachment_id}/preview": {"get": {
+                "summary": "An image attachment's PNG thumbnail (authorised as the download; "
+                           "404 when there is none)",
+                "parameters": [_path_int("attachment_id")],
+                "responses": {"200": {"description": "The thumbnail",
+                                      "content": {"image/png": {}}},
+                              **ERRORS}}},
             "/openapi.json": {"get": {"summary": "This description", "security": [],
                                       "responses": {"200": {"description": "OK"}}}},
         },

@@ -55,6 +55,7 @@ from contactcenter.routing.store import (
     lock_item,
     pick_candidates,
     pick_statement,
+    read_item,
     refused_by,
 )
 
@@ -300,6 +301,23 @@ def match_agent(session: Session, agent_id: int, now: dt.datetime, policy: Routi
     return result
 
 
+def _may_place(session: Session, item_id: int, policy: RoutingPolicy, now: dt.datetime
+               ) -> bool:
+    """Whether, by committed state, the item waits and some free agent may take it.
+
+    Read without locks: most items matched again after a commit (an arrival in a
+    backlog) find nobody free, and then the item is not locked at all, so the
+    transaction writes nothing and its commit costs no WAL flush. An agent who
+    frees up meanwhile matches their own best work after their commit.
+    """
+    item = read_item(session, item_id)
+    if item is None or item.state != ItemState.WAITING:
+        return False
+    snapshot = item_snapshot(session, item, policy, now, with_refusals=False)
+    order = policy.rules_for(snapshot.queue_slug).ranking
+    return bool(candidate_agents(session, snapshot, policy, now, order, 1))
+
+
 def match_item(session: Session, item_id: int, now: dt.datetime, policy: RoutingPolicy
                ) -> MatchResult:
     """Place a waiting item with the best agent who may take it.
@@ -309,12 +327,14 @@ def match_item(session: Session, item_id: int, now: dt.datetime, policy: Routing
     """
     begin_write(session)
     result = MatchResult()
-    item = created_here(session, item_id) or lock_item(session, item_id, skip_locked=True,
-                                                       with_skills=True)
+    item = created_here(session, item_id)
     if item is None:
-        exists = session.scalar(select(RoutingItem.id).where(RoutingItem.id == item_id))
-        result.contended = exists is not None
-        return result
+        if not _may_place(session, item_id, policy, now):
+            return result
+        item = lock_item(session, item_id, skip_locked=True, with_skills=True)
+        if item is None:
+            result.contended = True
+            return result
     if item.state != ItemState.WAITING:
         return result
     # The refusals are read only once there is a candidate: the SQL filters them

@@ -85,6 +85,14 @@ def lock_item(session: Session, item_id: int, *, skip_locked: bool = False,
     return session.scalars(query).unique().first()
 
 
+def read_item(session: Session, item_id: int) -> RoutingItem | None:
+    """Reload an item and its skills without locking it (None if missing)."""
+    query = (select(RoutingItem).where(RoutingItem.id == item_id)
+             .options(joinedload(RoutingItem.skills))
+             .execution_options(populate_existing=True))
+    return session.scalars(query).unique().first()
+
+
 def _current_transaction(session: Session) -> Any:
     """The session's transaction, begun if need be (never None, never a past one)."""
     session.connection()

@@ -51,7 +51,6 @@ from contactcenter.tickets.models import (
     Ticket,
     TicketStatus,
 )
-from contactcenter.tickets.threading import Candidate, ThreadDecision, ThreadRule, choose_thread
 from contactcenter.tickets.reply_token import (
     MAX_MINTED_REFS,
     is_token_for,
@@ -59,6 +58,7 @@ from contactcenter.tickets.reply_token import (
     read_minted_ids,
     reply_token_key,
 )
+from contactcenter.tickets.threading import Candidate, ThreadDecision, ThreadRule, choose_thread
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from sqlalchemy import select
 from contactcenter.db import utcnow
 from contactcenter.events import trim_event_log
 from contactcenter.jobs import JobContext, job
+from contactcenter.tickets import previews as _previews  # noqa: F401 (registers its jobs)
 from contactcenter.tickets.intake import process_raw
 from contactcenter.tickets.models import RawInbound, RawState
 from contactcenter.tickets.outbox import deliver_message, sweep_outbox
-from contactcenter.tickets import previews as _previews  # noqa: F401 (registers its jobs)
 
 PENDING_GRACE = dt.timedelta(minutes=2)
 

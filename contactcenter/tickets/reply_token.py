@@ -55,8 +55,19 @@ def reply_token_key(settings: Settings) -> bytes:
 
 
 def normalise_recipient(address: str) -> str:
-    """Return the address as tokens bind it: without angle brackets, trimmed, lower case."""
-    return (address or "").strip().strip("<>").strip().lower()
+    """Return the address as tokens bind it: no angle brackets, lower case, IDNA domain.
+
+    Outbound mail goes to the IDNA form of a non-ASCII domain (``xn--e1afmkfd.xn--p1ai``)
+    while the reply's From may spell it in Unicode: both bind the same token.
+    """
+    value = (address or "").strip().strip("<>").strip().lower()
+    local, at, domain = value.rpartition("@")
+    if at and not domain.isascii():
+        try:
+            return f"{local}@{domain.encode('idna').decode('ascii')}"
+        except UnicodeError:
+            return value
+    return value
 
 
 def sign_reply_token(key: bytes, ticket_number: int, ticket_secret: str, address: str) -> str:

@@ -372,3 +372,51 @@ def test_a_concurrent_insert_of_the_same_address_ends_as_a_conflict(
     # The session is usable afterwards: the savepoint, not the request, was rolled back.
     assert client.post(url(desk.mine.customer_id), json={"kind": "chat", "address": "v-ok"},
                        headers=agent).status_code == 201
+
+
+@pytest.mark.postgres
+def test_concurrent_adds_on_postgres_give_one_owner_and_clean_conflicts(
+        pg_db: Any, tmp_path: Any) -> None:
+    """Eight agents add one address at once, to eight customers and then to one."""
+    import threading
+
+    from contactcenter.customers.errors import IdentityConflictError
+    from contactcenter.customers.service import add_customer_identity
+
+    with pg_db.session() as s:
+        ids = [make_customer(s, f"Twin {i}").id for i in range(8)]
+        s.commit()
+
+    def race(customer_ids: list[int], address: str) -> list[Any]:
+        barrier, results = threading.Barrier(len(customer_ids)), [None] * len(customer_ids)
+
+        def work(i: int) -> None:
+            with pg_db.session() as s:
+                customer = s.get(Customer, customer_ids[i])
+                barrier.wait(timeout=30)
+                try:
+                    _identity, created = add_customer_identity(s, customer, "email", address,
+                                                               None)
+                    s.commit()
+                    results[i] = "created" if created else "had it"
+                except IdentityConflictError:
+                    s.rollback()
+                    results[i] = "conflict"
+                except Exception as exc:  # noqa: BLE001 - reported by the assertion
+                    results[i] = repr(exc)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(len(customer_ids))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        return results
+
+    assert sorted(race(ids, "shared@example.com")) == ["conflict"] * 7 + ["created"]
+    assert sorted(race([ids[0]] * 8, "same@example.com")) == ["created"] + ["had it"] * 7
+    with pg_db.session() as s:
+        owners = list(s.scalars(select(CustomerIdentity.customer_id).where(
+            CustomerIdentity.address.in_(["shared@example.com", "same@example.com"]))))
+        assert len(owners) == 2
+        assert len(list(s.scalars(select(AuditLog).where(
+            AuditLog.action == "customer.identity_add")))) == 2

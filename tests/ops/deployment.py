@@ -252,6 +252,7 @@ class Deployment:
     web_port: int = field(default_factory=free_port)
     smtp_port: int = field(default_factory=free_port)
     procs: dict[str, Proc] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. the Twilio stand-in's
 
     @property
     def proxied_url(self) -> str:
@@ -275,6 +276,7 @@ class Deployment:
             CONTACTCENTER_SMTP_TIMEOUT_SECONDS="30",
             CONTACTCENTER_LOG_FORMAT="json",
         )
+        env.update(self.extra_env)
         return env
 
     def start(self, name: str, *args: str) -> Proc:

@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 from sqlalchemy import select
 
+from contactcenter.config import Settings
 from contactcenter.db import Database, utcnow
 from contactcenter.events import EventLog
+from contactcenter.jobs import RqJobQueue
 from contactcenter.sla.models import SlaClock
+from contactcenter.sla.sweep import run_sweep
 from contactcenter.tickets.intake import ingest_inbound
+from contactcenter.tickets.models import DeliveryState, Message
+from tests.channels.phone.twilio_fake import FakeTwilio, start_fake_twilio
 from tests.factories import make_contact
 from tests.ops.deployment import Deployment, wait_until
 
@@ -90,8 +97,122 @@ def test_scheduler_stopped_reports_each_breach_once_with_its_true_instant(
         assert clock.breach_reported_at is not None and clock.breach_reported_at > due
         assert clock.breach_reported_at > stopped_at
         assert clock.next_check_at is None  # nothing left to report
-    # Later sweeps (the next slots, a second scheduler) report nothing again.
-    deployment.start("scheduler3", "scheduler")
-    time.sleep(35)  # at least one more 30-second sweep slot
+    # A later sweep (the next slot, or a second scheduler's) reports nothing again.
+    with pg_db.session() as session:
+        later = run_sweep(session, Settings(data_dir=deployment.tmp / "data",
+                                            secret_key="x" * 32),
+                          utcnow() + dt.timedelta(hours=1))
+    assert not [r for r in later.reports if r["clock_id"] in
+                {first_clock, *(clock_id for _, clock_id, _ in away)}], later.reports
     for ticket_id, _clock_id, _due in [*away, (first_ticket, first_clock, first_due)]:
         assert len(breach_events(pg_db, ticket_id)) == 1
+
+
+# --- Twilio REST failing, then recovering ---------------------------------------------
+
+TWILIO_TOKEN = "12345678901234567890123456789012"
+TWILIO_ACCOUNT = "AC" + "0" * 32
+PUBLIC = "https://cc.example.test"
+SMS_LINE = "+12025550101"
+
+
+@pytest.fixture
+def fake_twilio() -> Iterator[FakeTwilio]:
+    """The recording Twilio stand-in, on a loopback port of this test."""
+    state, server = start_fake_twilio()
+    yield state
+    server.shutdown()
+
+
+def twilio_settings(deployment: Deployment, twilio: FakeTwilio) -> Settings:
+    """The settings a scheduler's sweep process would have (Twilio pointed at the stand-in)."""
+    return Settings(data_dir=deployment.tmp / "data", database_url=deployment.pg_url,
+                    secret_key="x" * 32, public_url=PUBLIC, twilio_account_sid=TWILIO_ACCOUNT,
+                    twilio_auth_token=TWILIO_TOKEN, twilio_api_base_url=twilio.url,
+                    twilio_api_timeout_seconds=1, twilio_sms_from=SMS_LINE)
+
+
+def post_sms(web: str, n: int) -> int:
+    """Post one inbound SMS webhook signed as Twilio signs it; return the status code."""
+    from twilio.request_validator import RequestValidator
+
+    params = {"AccountSid": TWILIO_ACCOUNT, "MessageSid": f"SMfa{n:030x}", "SmsStatus": "received",
+              "From": f"+7916123450{n}", "To": SMS_LINE, "Body": f"Router {n} is down",
+              "NumMedia": "0", "NumSegments": "1", "ApiVersion": "2010-04-01"}
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC + "/twilio/sms", params)
+    return requests.post(web + "/twilio/sms", data=params, timeout=10,
+                         headers={"X-Twilio-Signature": signature}).status_code
+
+
+def sms_replies(db: Database) -> list[Any]:
+    with db.session() as session:
+        return list(session.execute(select(
+            Message.id, Message.delivery_state, Message.external_id, Message.delivery_error)
+            .where(Message.direction == "outbound", Message.channel == "sms")))
+
+
+def test_twilio_failing_then_recovering_sends_each_sms_reply_once(
+        deployment: Deployment, pg_db: Database, fake_twilio: FakeTwilio) -> None:
+    from contactcenter.channels.base import load_builtin_adapters
+    from contactcenter.tickets.models import Inbox, Queue, Ticket
+    from contactcenter.tickets.outbox import sweep_outbox
+    from contactcenter.tickets.service import add_reply
+    from tests.factories import make_user
+
+    with pg_db.session() as session:
+        queue = session.scalar(select(Queue).where(Queue.slug == "support"))
+        assert queue is not None
+        session.add(Inbox(name="SMS", channel="sms", address=SMS_LINE, queue_id=queue.id))
+        agent = make_user(session, "agent", queues=(queue,))
+        session.commit()
+        agent_id = agent.id
+    settings = twilio_settings(deployment, fake_twilio)
+    deployment.extra_env.update(
+        CONTACTCENTER_PUBLIC_URL=PUBLIC, CONTACTCENTER_TWILIO_ACCOUNT_SID=TWILIO_ACCOUNT,
+        CONTACTCENTER_TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
+        CONTACTCENTER_TWILIO_API_BASE_URL=fake_twilio.url,
+        CONTACTCENTER_TWILIO_API_TIMEOUT_SECONDS="1", CONTACTCENTER_TWILIO_SMS_FROM=SMS_LINE)
+    deployment.start_web()
+    deployment.start_worker(queues="inbound,outbound,default")
+    web = f"http://127.0.0.1:{deployment.web_port}"
+    assert [post_sms(web, n) for n in range(4)] == [200] * 4
+    tickets = wait_until(lambda: _sms_tickets(pg_db), timeout=40, what="four SMS tickets")
+    # Twilio fails: two 500s and two requests that outlast our timeout.
+    fake_twilio.fail(500, "timeout", 500, "timeout")
+    with pg_db.session() as session:
+        replies = [add_reply(session, session.get(Ticket, t), agent_id, f"On it ({t})")
+                   for t in tickets]
+        session.commit()
+        reply_ids = [r.id for r in replies]
+    jobs = RqJobQueue(deployment.redis.url)
+    try:
+        for reply_id in reply_ids:  # what the reply view enqueues after its commit
+            jobs.enqueue("outbox.deliver", reply_id, key=f"outbox:{reply_id}")
+    finally:
+        jobs.stop()
+    wait_until(lambda: not fake_twilio.failures and all(
+        state == DeliveryState.PENDING and error for _, state, _, error in sms_replies(pg_db)),
+        timeout=40, what=f"the replies back to pending {sms_replies(pg_db)}")
+    assert fake_twilio.message_sids == []  # nothing created while failing
+    assert {("500" in e) or ("time" in e) for *_, e in sms_replies(pg_db)} == {True}
+    # Twilio recovers; the scheduler's sweep, once the backoff has passed, sends each once.
+    with pg_db.session() as session:
+        swept = sweep_outbox(session, load_builtin_adapters(), settings,
+                             now=utcnow() + dt.timedelta(minutes=2))
+    assert swept == {"sent": 4}, swept
+    rows = sms_replies(pg_db)
+    assert all(state == DeliveryState.SENT for _, state, _, _ in rows), rows
+    assert sorted(sid for _, _, sid, _ in rows) == sorted(fake_twilio.message_sids)
+    assert len(set(fake_twilio.message_sids)) == 4  # one Twilio message per reply
+    assert len(fake_twilio.posts("/Messages.json")) == 8  # four failed tries, four sent
+    with pg_db.session() as session:
+        assert sweep_outbox(session, load_builtin_adapters(), settings,
+                            now=utcnow() + dt.timedelta(hours=3)) == {}
+
+
+def _sms_tickets(db: Database) -> list[int]:
+    from contactcenter.tickets.models import Ticket
+
+    with db.session() as session:
+        ids = list(session.scalars(select(Ticket.id).where(Ticket.channel == "sms")))
+    return ids if len(ids) == 4 else []

@@ -44,13 +44,13 @@ from contactcenter.channels.email.imap_client import (
     open_folder,
 )
 from contactcenter.channels.email.imap_config import MailboxConfig
+from contactcenter.channels.email.imap_oversized import fetch_headers, notify_oversized
 from contactcenter.channels.email.imap_state import (
     find_stored,
     find_watermark,
     record_skipped,
     save_watermark,
 )
-from contactcenter.channels.email.imap_oversized import fetch_headers, notify_oversized
 from contactcenter.channels.email.receive import (
     enqueue_delivery,
     find_inbox,

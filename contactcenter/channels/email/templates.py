@@ -86,7 +86,7 @@ TOO_LARGE: dict[str, MessageTemplate] = {
         subject="Auto: Message too large: {subject} [#{number}]",
         text=(
             "Hello,\n\n"
-            "Your message \"{subject}\" is {size} MB, larger than the {limit} MB we can "
+            "Your message \"{subject}\" is {size}, larger than the {limit} we can "
             "accept, so it has not reached our team. Please send it again with smaller "
             "attachments, or share large files as a link. We keep the reference #{number}.\n\n"
             "This is an automatic message.\n\n"
@@ -97,7 +97,7 @@ TOO_LARGE: dict[str, MessageTemplate] = {
         subject="Auto: Письмо слишком большое: {subject} [#{number}]",
         text=(
             "Здравствуйте!\n\n"
-            "Ваше письмо «{subject}» занимает {size} МБ, больше допустимых {limit} МБ, "
+            "Ваше письмо «{subject}» занимает {size}, больше допустимых {limit}, "
             "поэтому оно не дошло до наших специалистов. Пожалуйста, отправьте его снова "
             "с вложениями поменьше или пришлите большие файлы ссылкой. Номер обращения: "
             "#{number}.\n\n"
@@ -112,8 +112,16 @@ def render_too_large(language: str, number: int, subject: str, company: str, siz
                      limit: int) -> tuple[str, str]:
     """Return the "message too large" notice's (subject, text); sizes are in bytes."""
     template = TOO_LARGE.get(language) or TOO_LARGE[DEFAULT_LANGUAGE]
-    return _render(template, number, subject, company,
-                   size=f"{size / 1_048_576:.1f}", limit=f"{limit / 1_048_576:.1f}")
+    return _render(template, number, subject, company, size=human_size(size, language),
+                   limit=human_size(limit, language))
+
+
+def human_size(size: int, language: str = DEFAULT_LANGUAGE) -> str:
+    """Return a byte count as people read it: ``28.6 MB``, ``6.1 KB`` (``МБ`` in Russian)."""
+    units = ("КБ", "МБ") if language == "ru" else ("KB", "MB")
+    if size >= 1_048_576:
+        return f"{size / 1_048_576:.1f} {units[1]}"
+    return f"{max(size, 0) / 1024:.1f} {units[0]}"
 
 
 def _render(template: MessageTemplate, number: int, subject: str, company: str,

@@ -30,7 +30,7 @@ from contactcenter.channels.chat.service import chat_history
 from contactcenter.channels.email.loop_models import AutoreplyLog
 from contactcenter.channels.email.outbound import build_email
 from contactcenter.channels.email.receive import Received, receive_email
-from contactcenter.config import Settings
+from contactcenter.config import Settings, SettingsError
 from contactcenter.tickets.intake import ingest_inbound
 from contactcenter.tickets.models import Direction, Inbox, Message, Ticket
 from contactcenter.tickets.outbox import to_outbound
@@ -141,6 +141,26 @@ def test_our_mail_carries_a_token_bound_to_ticket_and_recipient(
     assert not is_token_for(key, ticket.number + 1, ticket.reply_token, VICTIM, token)
     other_key = reply_token_key(settings.replace(secret_key="another-secret-key-0123456789"))
     assert not is_token_for(other_key, ticket.number, ticket.reply_token, VICTIM, token)
+
+
+def test_the_token_key_needs_a_secret_in_production_and_is_kept_in_development(
+        tmp_path: Any) -> None:
+    scaled = Settings(data_dir=tmp_path / "scaled", redis_url="redis://127.0.0.1:6379/0",
+                      secret_key="")
+    with pytest.raises(SettingsError, match="CONTACTCENTER_SECRET_KEY"):
+        reply_token_key(scaled)
+    embedded = Settings(data_dir=tmp_path / "embedded", secret_key="")
+    key = reply_token_key(embedded)
+    assert key == reply_token_key(embedded) and len(key) == 32
+    assert (tmp_path / "embedded" / "secret_key").stat().st_mode & 0o077 == 0
+    # Derived, never the secret key itself, and bound to it.
+    assert key != b"" and key != reply_token_key(Settings(secret_key="x" * 32))
+
+
+def test_a_unicode_domain_binds_the_same_token_as_its_idna_form() -> None:
+    key = b"k" * 32
+    token = sign_reply_token(key, 1000, "s3cret", "anna@xn--e1afmkfd.xn--p1ai")
+    assert is_token_for(key, 1000, "s3cret", "Anna@пример.рф", token)
 
 
 # --- genuine replies thread ---------------------------------------------------------------

@@ -58,7 +58,8 @@ def zipped() -> bytes:
 
 
 @pytest.fixture
-def files(session: Any, settings: Any, world: World, bomb: bytes) -> dict[str, Attachment]:
+def files(session: Any, settings: Any, world: World,  # noqa: F811
+          bomb: bytes) -> dict[str, Attachment]:
     ingest(session, settings, inbox_id=world.inbox_a.id, sender="olga@example.com",
            subject="Photos", text="See the files.",
            attachments=(AttachmentRef("photo.png", "image/png", png(800, 600)),
@@ -141,7 +142,7 @@ def test_only_image_signatures_are_previewed(head: bytes, expected: bool) -> Non
 # --- ATT-3: the preview is authorised as the download ----------------------------------------
 
 def test_preview_is_served_only_to_who_may_download(client: Any, session: Any, settings: Any,
-                                                    world: World,
+                                                    world: World,  # noqa: F811
                                                     files: dict[str, Attachment]) -> None:
     make_previews(session, settings)
     photo = files["photo.png"]

@@ -9,8 +9,10 @@ out of the queue and dial the agent's softphone identity.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
@@ -18,6 +20,7 @@ import pytest
 from sqlalchemy import select
 
 from contactcenter.channels.phone.models import Call
+from contactcenter.config import Settings
 from contactcenter.customers.models import CustomerIdentity
 from contactcenter.routing.models import AgentState
 from contactcenter.tickets.intake import ingest_inbound
@@ -28,6 +31,14 @@ from tests.channels.phone.helpers import CALLER, make_line
 from tests.factories import PASSWORD, make_contact
 
 pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def settings(settings: Settings, tmp_path: Path) -> Settings:
+    """The phone settings on a file database: the live server's threads and the test each
+    use their own connection (one shared in-memory connection would interleave them)."""
+    (tmp_path / "data").mkdir(parents=True, exist_ok=True)
+    return dataclasses.replace(settings, database_url=f"sqlite:///{tmp_path / 'data' / 'cc.db'}")
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 10.0) -> Any:
@@ -62,8 +73,7 @@ def test_incoming_call_pops_on_the_desk_with_caller_story_and_accept_bridges_it(
     page.click("button[type=submit]")
     page.wait_for_selector("#desk", timeout=10_000)  # the desk, at /
     page.wait_for_selector("#live[data-state=live]", timeout=10_000)
-    page.select_option("#presence", "away")
-    page.select_option("#presence", "available")
+    page.select_option("#presence", "available")  # the agent makes themself available
 
     def presence() -> str | None:
         session.expire_all()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from contactcenter.channels.phone.models import SmsMedia, SmsOptOut, SmsPart
 from contactcenter.tickets.models import Attachment, DeliveryState, Message, Ticket
@@ -180,3 +180,40 @@ def test_rest_failures_keep_the_reply_queued_and_retry_with_backoff(
     assert len(sent) == 3
     assert sent[-1].form["To"] == ["whatsapp:+447700900123"]
     assert sent[-1].form["From"] == ["whatsapp:+12025550101"]
+
+
+def test_webhook_answers_once_raw_is_stored_and_a_lost_job_is_ingested_by_the_sweep(
+        webhooks, session, settings, jobs, monkeypatch, clock, twilio):
+    """The 2xx means "stored"; intake (ticket, message, media rows) is the job's work."""
+    from contactcenter.tickets.jobs import sweep_pending_raw
+    from contactcenter.tickets.models import RawInbound
+
+    make_line(session, settings)
+    run = jobs.enqueue
+    lost: list[tuple[str, tuple[Any, ...]]] = []
+
+    def lose_intake(name: str, *args: Any, key: str | None = None) -> None:
+        if name == "phone.ingest_message":
+            lost.append((name, args))
+            return
+        run(name, *args, key=key)
+
+    monkeypatch.setattr(jobs, "enqueue", lose_intake)
+    params = load("mms_inbound", MediaUrl0="https://api.twilio.com/2010-04-01/Accounts/AC0/"
+                                           "Messages/MM1/Media/ME1")
+    response = webhooks.post("/twilio/sms", params)
+    assert response.status_code == 200
+    raw = session.scalar(select(RawInbound).where(RawInbound.external_id == params["MessageSid"]))
+    assert raw is not None and raw.state == "pending" and raw.channel == "sms"
+    assert lost == [("phone.ingest_message", (raw.id,))]
+    assert session.scalar(select(Message.id)) is None  # nothing ingested yet
+    # Twilio retries the webhook: the stored row is found, its intake is asked for again.
+    webhooks.post("/twilio/sms", params)
+    assert len(lost) == 2 and session.scalar(select(func.count(RawInbound.id))) == 1
+    clock.shift(180)  # past the intake sweep's grace period
+    assert sweep_pending_raw(jobs.ctx) == 1
+    message = _message(session, params["MessageSid"])
+    media = session.scalars(select(SmsMedia).where(SmsMedia.message_id == message.id)).all()
+    assert [(m.url, m.state) for m in media] == [(params["MediaUrl0"], "pending")]
+    session.expire_all()
+    assert session.get(RawInbound, raw.id).state == "processed"
