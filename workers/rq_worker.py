@@ -20,7 +20,7 @@ def context_worker_class() -> type[Any]:
 
     from contactcenter.jobs import adopt_inherited_worker_context
 
-    class ContextWorker(Worker):  # type: ignore[misc]
+    class ContextWorker(Worker):
         """A forking worker whose horses start from the parent's job context."""
 
         def main_work_horse(self, job: Any, queue: Any) -> None:

@@ -39,6 +39,8 @@ JS_STRINGS = (
     "This address already belongs to another customer: ask a supervisor to merge the two "
     "customers.",
     "A customer keeps at least one address: add the new one first.", "Not accepted: {reason}",
+    # the workspace header's warning for mail that named a ticket without proof (ID-1)
+    "Unverified sender", "Unverified sender: claims to reply to #{number}",
 )
 
 

@@ -65,7 +65,8 @@ none commits. Import them from ``contactcenter.routing.engine``::
                  reads like "VIP tier A, contract Gold, SLA due in 12 min".
 ``eligibility``  pure: ``AgentSnapshot``, ``ItemSnapshot``, ``is_eligible(agent, item,
                  policy, now)``, ``ineligibility(...)`` (the reasons), ``free_kinds``.
-``ranking``      pure: ``rank_agents(agents, item, order)`` (sticky, load, idle, level).
+``ranking``      pure: ``rank_agents(agents, item, order, excludes)`` (sticky, blocking,
+                 load, idle, level).
 ``rules``        pure: ``RuleStep``, ``QueueRules``, ``active_step``,
                  ``agent_threshold``, ``rules_clock``, ``next_widening``.
 ``models``       ``RoutingItem``, ``RoutingItemSkill``, ``AgentState``,

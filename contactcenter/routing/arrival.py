@@ -20,7 +20,6 @@ from contactcenter.routing.events import record_item_event
 from contactcenter.routing.matching import MatchResult, match_item, touch
 from contactcenter.routing.models import (
     ACTIVE_STATES,
-    AgentCapacity,
     AgentState,
     ItemKind,
     ItemState,
@@ -30,8 +29,9 @@ from contactcenter.routing.models import (
 )
 from contactcenter.routing.policy import RoutingPolicy
 from contactcenter.routing.priority import PriorityInputs, priority_score
-from contactcenter.routing.rules import rules_clock
+from contactcenter.routing.rules import preferred_lead, rules_clock
 from contactcenter.routing.store import begin_write, lock_item, mark_created, queue_of
+from contactcenter.routing.vacancy import has_room_for
 from contactcenter.routing.work import transfer_item
 from contactcenter.tickets.models import QueueMember, Ticket, TicketStatus
 
@@ -94,16 +94,15 @@ def _present_member(session: Session, agent_id: int, queue_id: int) -> bool:
 
 
 def _free_now(session: Session, agent_id: int, queue_id: int, kind: str) -> bool:
-    """Whether an agent of the queue is available with free capacity for this kind of work."""
-    row = session.execute(
-        select(AgentState.presence, AgentCapacity.load, AgentCapacity.maximum)
-        .join(QueueMember, QueueMember.user_id == AgentState.user_id)
-        .outerjoin(AgentCapacity, and_(AgentCapacity.user_id == AgentState.user_id,
-                                       AgentCapacity.kind == kind))
-        .where(AgentState.user_id == agent_id, QueueMember.queue_id == queue_id)).first()
-    if row is None or row[0] != Presence.AVAILABLE:
-        return False
-    return row[1] is None or row[1] < row[2]
+    """Whether an agent of the queue is available with room for this kind of work now.
+
+    Room as matching sees it (``free_kinds``): capacity left *and* no excluding
+    kind held, so an agent on a chat is not "free" for a call.
+    """
+    return session.scalar(
+        select(AgentState.user_id).join(QueueMember, QueueMember.user_id == AgentState.user_id)
+        .where(AgentState.user_id == agent_id, QueueMember.queue_id == queue_id,
+               has_room_for(kind))) is not None
 
 
 def sticky_agent(session: Session, customer_id: int | None, queue_id: int, now: dt.datetime,
@@ -144,10 +143,11 @@ def enqueue_item(session: Session, *, kind: str, channel: str, queue_id: int, no
     queue = queue_of(session, queue_id)
     rules = policy.rules_for(queue.slug)
     tier, ltv, level, minutes = _customer_value(session, customer_id, now.date())
-    preferred = (preferred_agent_id if preferred_agent_id is not None
-                 and _present_member(session, preferred_agent_id, queue_id)
-                 else sticky_agent(session, customer_id, queue_id, now, policy,
-                                   kind=ItemKind(kind).value))
+    chosen = (preferred_agent_id if preferred_agent_id is not None
+              and _present_member(session, preferred_agent_id, queue_id) else None)
+    sticky = (sticky_agent(session, customer_id, queue_id, now, policy,
+                           kind=ItemKind(kind).value) if chosen is None else None)
+    preferred = chosen if chosen is not None else sticky
     item = RoutingItem(
         kind=ItemKind(kind).value, channel=channel[:16], queue_id=queue_id, ticket_id=ticket_id,
         customer_id=customer_id, external_ref=external_ref,
@@ -164,7 +164,18 @@ def enqueue_item(session: Session, *, kind: str, channel: str, queue_id: int, no
     mark_created(session, item.id)
     record_item_event(session, "item.queued", item)
     touch(session, items=[item.id])
-    return Enqueued(item, match_item(session, item.id, now, policy) if match else MatchResult())
+    if not match:
+        return Enqueued(item)
+    result = match_item(session, item.id, now, policy)
+    if sticky is not None and item.state == ItemState.WAITING and preferred_lead(rules):
+        # The sticky agent was free a moment ago but took other work (or was busy
+        # being matched elsewhere): they are no longer "available", so the customer
+        # is not held for them; the item goes to the wider steps at once (the
+        # agent still ranks first if they free up).
+        item.rules_since = rules_clock(rules, now, False)
+        session.flush()
+        result.merge(match_item(session, item.id, now, policy))
+    return Enqueued(item, result)
 
 
 def enqueue_ticket(session: Session, ticket: Ticket, now: dt.datetime, policy: RoutingPolicy,

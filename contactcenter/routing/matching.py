@@ -42,7 +42,6 @@ from contactcenter.routing.models import (
 )
 from contactcenter.routing.policy import RoutingPolicy
 from contactcenter.routing.ranking import rank_agents
-from contactcenter.routing.vacancy import refresh_free_kinds, repair_free_kinds
 from contactcenter.routing.store import (
     _per_transaction,
     agent_snapshot,
@@ -58,6 +57,7 @@ from contactcenter.routing.store import (
     read_item,
     refused_by,
 )
+from contactcenter.routing.vacancy import refresh_free_kinds, repair_free_kinds
 
 log = logging.getLogger(__name__)
 
@@ -364,7 +364,8 @@ def match_item(session: Session, item_id: int, now: dt.datetime, policy: Routing
                 # Unlocked reads: on PostgreSQL the agent may have changed in between.
                 _mismatch(session, f"agent {agent_id} listed for item {item.id}: "
                           f"{ineligibility(agent, snapshot, policy, now)}")
-        for candidate in rank_agents(eligible, snapshot, order):
+        for candidate in rank_agents(eligible, snapshot, order,
+                                     policy.excluded_by(snapshot.kind)):
             state = lock_agent(session, candidate.user_id, skip_locked=True)
             if state is None:
                 result.contended = True

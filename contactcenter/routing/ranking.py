@@ -1,7 +1,11 @@
 """Order eligible agents best first for one item.
 
-The order is a list of criteria from the queue's rules (``sticky``, ``load``,
-``idle``, ``level``): the item's preferred agent first, then the least busy (share
+The order is a list of criteria from the queue's rules (``sticky``, ``blocking``,
+``load``, ``idle``, ``level``): the item's preferred agent first; ``blocking`` puts
+first the agents whom the item shuts out of nothing new (for a kind that excludes
+others, e.g. a chat excluding calls: agents already holding a chat), so that
+exclusive work gathers on agents already committed to it and the others stay free
+for the kinds it would shut them out of; then the least busy (share
 of the item kind's capacity in use, then total items held), then the longest idle
 (oldest last assignment; never assigned counts as idlest), then the highest
 skill level on the item's skills. The agent id breaks any remaining tie, so the
@@ -25,12 +29,19 @@ def _level(agent: AgentSnapshot, item: ItemSnapshot) -> int:
     return sum(agent.skills.get(skill, 0) for skill in skills)
 
 
-def rank_key(agent: AgentSnapshot, item: ItemSnapshot, order: Sequence[str]) -> tuple[Any, ...]:
-    """Return the sort key of an agent for an item (smaller is better)."""
+def rank_key(agent: AgentSnapshot, item: ItemSnapshot, order: Sequence[str],
+             excludes: frozenset[str] = frozenset()) -> tuple[Any, ...]:
+    """Return the sort key of an agent for an item (smaller is better).
+
+    ``excludes`` are the kinds that holding the item's kind shuts out (the
+    policy's ``excluded_by``); without any, ``blocking`` ranks everyone alike.
+    """
     key: list[Any] = []
     for criterion in order:
         if criterion == "sticky":
             key.append(0 if item.preferred_agent_id == agent.user_id else 1)
+        elif criterion == "blocking":
+            key.append(0 if not excludes or agent.load.get(item.kind, 0) > 0 else 1)
         elif criterion == "load":
             maximum = agent.capacity.get(item.kind, 0)
             share = Fraction(agent.load.get(item.kind, 0), maximum) if maximum else Fraction(1)
@@ -46,7 +57,7 @@ def rank_key(agent: AgentSnapshot, item: ItemSnapshot, order: Sequence[str]) -> 
 
 
 def rank_agents(agents: Iterable[AgentSnapshot], item: ItemSnapshot,
-                order: Sequence[str] = ("sticky", "load", "idle", "level")
-                ) -> list[AgentSnapshot]:
+                order: Sequence[str] = ("sticky", "load", "idle", "level"),
+                excludes: frozenset[str] = frozenset()) -> list[AgentSnapshot]:
     """Return the agents best first for the item (all assumed eligible)."""
-    return sorted(agents, key=lambda agent: rank_key(agent, item, order))
+    return sorted(agents, key=lambda agent: rank_key(agent, item, order, excludes))

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-RANKING_KEYS = ("sticky", "load", "idle", "level")
+RANKING_KEYS = ("sticky", "blocking", "load", "idle", "level")
 
 
 @dataclass(frozen=True)
@@ -47,14 +47,16 @@ class QueueRules:
     """A queue's steps, agent ranking order and service-level targets per kind."""
 
     # The default serves the customer first: the sticky agent when free, else anyone
-    # qualified in the queue, longest idle first. Narrower steps (e.g. "tier-2 skilled
+    # qualified in the queue, longest idle first, except that exclusive work (a chat,
+    # which shuts its agent out of calls) goes first to agents already holding some,
+    # keeping the others free for the calls that outrank it. Narrower steps (e.g. "tier-2 skilled
     # agents for 90 s") belong in the rules file, where a center chooses to trade wait
     # for expertise; simulate_day shows what they cost.
     steps: tuple[RuleStep, ...] = (
         RuleStep("sticky agent", preferred=True, timeout=10),
         RuleStep("anyone in the queue"),
     )
-    ranking: tuple[str, ...] = ("sticky", "idle", "load", "level")
+    ranking: tuple[str, ...] = ("sticky", "blocking", "idle", "load", "level")
     targets: Mapping[str, int] = field(default_factory=lambda: MappingProxyType(
         {"call": 20, "chat": 60, "ticket": 4 * 3600}))
 

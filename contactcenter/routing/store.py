@@ -428,6 +428,8 @@ def candidate_agents(session: Session, item: ItemSnapshot, policy: RoutingPolicy
     for criterion in order:
         if criterion == "sticky" and item.preferred_agent_id is not None:
             ordering.append(AgentState.user_id != item.preferred_agent_id)
+        elif criterion == "blocking" and excluded_kinds:
+            ordering.append(AgentCapacity.load == 0)
         elif criterion == "load":
             ordering.append(AgentCapacity.load * 1.0 / AgentCapacity.maximum)
         elif criterion == "idle":

@@ -9,6 +9,7 @@ it still blow up, only it dies; the worker that started it records a failed
 preview and carries on. Only the formats in ``FORMATS`` are opened (never EPS,
 which would start Ghostscript, nor anything Pillow merely recognises), and the
 size in the header is checked against the pixel cap before any pixel is decoded.
+Its stdout and stderr must be pipes: the file-size limit of 0 refuses writes to files.
 """
 
 from __future__ import annotations
@@ -50,10 +51,11 @@ def thumbnail_png(path: str) -> bytes:
         image.draft("RGB", THUMBNAIL)  # JPEG: decode at a reduced scale
         image.seek(0)
         image.thumbnail(THUMBNAIL)
-        if image.mode not in ("RGB", "RGBA", "L", "LA"):
-            image = image.convert("RGBA")
+        small: Image.Image = image
+        if small.mode not in ("RGB", "RGBA", "L", "LA"):
+            small = small.convert("RGBA")
         out = io.BytesIO()
-        image.save(out, format="PNG", optimize=False)
+        small.save(out, format="PNG", optimize=False)
     return out.getvalue()
 
 

@@ -75,6 +75,7 @@ def test_agents_edit_identities_and_a_colleague_sees_it_live(
     wait_until(page, "!document.querySelector('#identities').textContent.includes('olga@')")
     wait_until(second, "!document.querySelector('#identities').textContent.includes('olga@')")
     assert dialogs == ["Remove olga@example.com from this customer?"]
+    assert page.evaluate("document.activeElement.id") == "identity-address"
     assert "+79161234567" in identities_text(second)
     session.expire_all()
     stored = {(i.kind, i.address) for i in session.scalars(

@@ -24,6 +24,7 @@ from contactcenter.sla.models import SlaClock
 from contactcenter.sla.sweep import run_sweep
 from contactcenter.tickets.intake import ingest_inbound
 from contactcenter.tickets.models import DeliveryState, Message
+from tests.channels.email.dovecot import Dovecot, dovecot_fixture  # noqa: F401 - fixture
 from tests.channels.phone.twilio_fake import FakeTwilio, start_fake_twilio
 from tests.factories import make_contact
 from tests.ops.deployment import Deployment, wait_until
@@ -216,3 +217,88 @@ def _sms_tickets(db: Database) -> list[int]:
     with db.session() as session:
         ids = list(session.scalars(select(Ticket.id).where(Ticket.channel == "sms")))
     return ids if len(ids) == 4 else []
+
+
+# --- Dovecot restarting while the IMAP poller works ---------------------------------------
+
+def test_dovecot_restart_mid_poll_imports_each_mail_once(
+        deployment: Deployment, pg_db: Database, dovecot: Dovecot) -> None:
+    from tests.channels.email.dovecot import INBOX_ADDRESS, append, flags_by_message_id, mail
+
+    deployment.extra_env["CONTACTCENTER_IMAP_MAILBOXES"] = (
+        f"imap://test:test@127.0.0.1:{dovecot.port}/INBOX?inbox={INBOX_ADDRESS}"
+        "&poll=1&timeout=5&backoff=0.2&backoff_max=1")
+    append(dovecot, *(mail(n, body="It blinks red. " * 2000) for n in range(1, 13)))
+    deployment.start_worker(queues="inbound,outbound,default")
+    poller = deployment.start("imap", "imap")
+    # The poller is mid-batch (some imported, some not): Dovecot goes away and comes back.
+    wait_until(lambda: 0 < len(imap_raws(pg_db)) < 12, timeout=60, interval=0.05,
+               what="the poller mid-batch " + poller.output())
+    dovecot.restart()
+    append(dovecot, *(mail(n) for n in range(13, 16)))
+    expected = {f"msg-{n}@customer.test" for n in range(1, 16)}
+    wait_until(lambda: set(imap_raws(pg_db)) == expected, timeout=90,
+               what="every mail imported " + poller.output())
+    raws = imap_raws(pg_db)
+    assert len(raws) == len(expected), raws  # none twice
+    wait_until(lambda: all(b"\\Seen" in f for f in flags_by_message_id(dovecot).values()),
+               timeout=30, what="every mail flagged seen")
+    with pg_db.session() as session:
+        from contactcenter.tickets.models import RawInbound, Ticket
+
+        wait_until(lambda: _count(pg_db, Ticket) == 15, timeout=60, what="15 tickets")
+        states = set(session.scalars(select(RawInbound.state)))
+    assert states == {"processed"}, states
+    assert poller.alive()
+
+
+def imap_raws(db: Database) -> list[str]:
+    from contactcenter.tickets.models import RawInbound
+
+    with db.session() as session:
+        return list(session.scalars(select(RawInbound.external_id).where(
+            RawInbound.channel == "email")))
+
+
+def _count(db: Database, model: Any) -> int:
+    from sqlalchemy import func
+
+    with db.session() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+# --- the outbound relay stalling past our timeout, then recovering -----------------------
+
+def test_relay_stalling_past_the_timeout_leaves_at_most_one_duplicate_per_reply(
+        deployment: Deployment, pg_db: Database) -> None:
+    """A relay that answers after we gave up: the documented at-most-one duplicate.
+
+    SMTP cannot tell us whether a message whose 250 never arrived was taken (RFC 5321
+    section 6.1 accepts duplicates over losses), so the reply is retried with the same
+    Message-ID: the recipient's mail system sees at most one duplicate, never a loss.
+    """
+    from collections import Counter
+
+    from tests.channels.email.smtp_support import make_message
+    from tests.ops.test_faults import assert_outbound_once, counts, send_like_an_mta, sweep_later
+
+    deployment.relay.delay = 8.0  # longer than CONTACTCENTER_SMTP_RELAY_TIMEOUT_SECONDS=5
+    deployment.start_smtp()
+    deployment.start_worker(queues="outbound")
+    for i in range(2):
+        send_like_an_mta(deployment.smtp_port,
+                         make_message(f"Stall {i}", sender=f"st{i}@example.com"), "st@example.com")
+    wait_until(lambda: len(rows := counts(pg_db)["outbound"]) == 2 and all(
+        state == DeliveryState.PENDING for _, state, _ in rows), timeout=60,
+        what="both replies back to pending after the time-out")
+    with pg_db.session() as session:
+        errors = list(session.scalars(select(Message.delivery_error).where(
+            Message.direction == "outbound")))
+    assert all(errors), errors  # the agent sees why it is not sent yet
+    wait_until(lambda: len(deployment.relay.received) == 2, timeout=20,
+               what="the relay finishing the stalled transactions")
+    deployment.relay.delay = 0.0
+    assert sweep_later(deployment, 2) == {"sent": 2}  # after the first backoff
+    assert_outbound_once(pg_db, deployment.relay.received, tolerated=2)
+    assert max(Counter(deployment.relay.received).values()) == 2  # never more than one extra
+    assert sweep_later(deployment, 200) == {}

@@ -42,6 +42,15 @@ def test_the_sticky_agent_comes_first() -> None:
     assert ranked(agents, item) == [3, 1, 2]
 
 
+def test_exclusive_work_goes_first_to_agents_already_holding_its_kind() -> None:
+    # A chat shuts its agent out of calls: agent 2 already holds one, so giving it
+    # to them keeps idler agent 1 free for calls. Without exclusions, idle wins.
+    agents = [agent(1), agent(2, load={"chat": 1}, last_assigned_at=NOW)]
+    order = ("sticky", "blocking", "idle", "load", "level")
+    assert [a.user_id for a in rank_agents(agents, ITEM, order, frozenset({"call"}))] == [2, 1]
+    assert [a.user_id for a in rank_agents(agents, ITEM, order)] == [1, 2]
+
+
 def test_least_busy_share_of_the_kind_then_total_load() -> None:
     agents = [agent(1, load={"chat": 2}), agent(2, load={"chat": 1}, capacity={"chat": 1}),
               agent(3, load={"chat": 1}), agent(4, load={"chat": 1, "ticket": 5})]

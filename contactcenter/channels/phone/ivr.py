@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -92,8 +93,12 @@ def voice_language(language: str | None) -> str:
     return VOICES[language_of(language)]
 
 
+@lru_cache(maxsize=32)
 def parse_menu(raw: str) -> tuple[MenuOption, ...]:
-    """Parse ``digit:queue:label[:word|word]`` entries separated by commas."""
+    """Parse ``digit:queue:label[:word|word]`` entries separated by commas.
+
+    Cached by the setting's text: every call's greeting and choice read the menu.
+    """
     options: list[MenuOption] = []
     for entry in (e.strip() for e in raw.split(",")):
         if not entry:
@@ -124,8 +129,12 @@ def choose_option(menu: tuple[MenuOption, ...], digits: str, speech: str) -> Men
     return None
 
 
+@lru_cache(maxsize=32)
 def parse_hours(raw: str, timezone: str) -> Hours | None:
-    """Parse ``mon-fri 09:00-18:00,sat 10:00-14:00``; empty means always open (None)."""
+    """Parse ``mon-fri 09:00-18:00,sat 10:00-14:00``; empty means always open (None).
+
+    Cached by the settings' text (every ringing call asks whether the line is open).
+    """
     if not raw.strip():
         return None
     try:

@@ -17,7 +17,7 @@ URL on the message and downloaded by the ``phone.fetch_media`` job.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session

@@ -9,6 +9,7 @@ always looks the same, whatever channel it came from.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from contactcenter.customers.errors import InvalidIdentityError
 from contactcenter.customers.identity import normalise_phone
@@ -42,8 +43,13 @@ def agent_of_identity(identity: str) -> int | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def parse_address(raw: str, default_region: str = "US") -> Address:
-    """Parse a ``From``/``To`` value; a number that is not a possible one is anonymous."""
+    """Parse a ``From``/``To`` value; a number that is not a possible one is anonymous.
+
+    Cached: a webhook reads its numbers several times, and libphonenumber's parse
+    is the costliest step of it; the answer is a frozen value of the string alone.
+    """
     value = (raw or "").strip()[:100]
     lowered = value.lower()
     if lowered.startswith(CLIENT_PREFIX):

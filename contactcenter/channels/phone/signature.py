@@ -15,6 +15,7 @@ A missing token, signature or hash is a refusal, never a pass.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -38,6 +39,12 @@ def public_request_url(public_url: str, script_root: str, path: str, query: str)
     return f"{url}?{query}" if query else url
 
 
+@lru_cache(maxsize=4)
+def _validator(token: str) -> RequestValidator:
+    """Return the validator of an Auth Token (built once, not per webhook)."""
+    return RequestValidator(token)
+
+
 def is_valid_request(token: str, url: str, method: str, form: Mapping[str, Any] | None,
                      body: bytes, content_type: str, signature: str,
                      settings_header: str = "") -> bool:
@@ -48,7 +55,7 @@ def is_valid_request(token: str, url: str, method: str, form: Mapping[str, Any] 
     """
     if not token or not signature or len(signature) > MAX_SIGNATURE:
         return False
-    validator = RequestValidator(token)
+    validator = _validator(token)
     algorithm = get_signature_algorithm(settings_header)
     query = parse_qs(urlsplit(url).query)
     params: Any

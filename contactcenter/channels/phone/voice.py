@@ -47,12 +47,14 @@ def webhook_url(settings: Settings, path: str, **query: object) -> str:
     return f"{url}?{urlencode(query)}" if query else url
 
 
-def find_inbox(session: Session, number: str | None) -> Inbox | None:
-    """Return the phone inbox of one of our numbers."""
+def find_inbox(session: Session, number: str | None) -> tuple[Inbox | None, str | None]:
+    """Return the phone inbox of one of our numbers and its queue's language (one query)."""
     if not number:
-        return None
-    return session.scalar(select(Inbox).where(Inbox.channel.in_(("phone", "voice")),
-                                              Inbox.address == number).limit(1))
+        return None, None
+    row = session.execute(
+        select(Inbox, Queue.language).outerjoin(Queue, Queue.id == Inbox.queue_id)
+        .where(Inbox.channel.in_(("phone", "voice")), Inbox.address == number).limit(1)).first()
+    return (row[0], row[1]) if row is not None else (None, None)
 
 
 def open_ticket_of(session: Session, customer_id: int, now: dt.datetime,
@@ -87,7 +89,7 @@ def start_inbound(session: Session, hook: Webhook, settings: Settings, now: dt.d
     sid = hook.get("CallSid", limit=64)
     caller = parse_address(hook.get("From"))
     called = parse_address(hook.get("To"))
-    inbox = find_inbox(session, called.number)
+    inbox, queue_language = find_inbox(session, called.number)
     known = (find_customer_by_identity(session, "phone", caller.number)
              if caller.number else None)
     window = (inbox.reopen_window_days if inbox is not None and inbox.reopen_window_days
@@ -97,7 +99,6 @@ def start_inbound(session: Session, hook: Webhook, settings: Settings, now: dt.d
                               received_at=now)
     result = ingest_call(session, contact, hook.payload, hook.content_type, inbox, settings)
     customer = session.get(Customer, result.customer_id) if result.customer_id else None
-    queue_language = inbox.queue.language if inbox is not None and inbox.queue else None
     call = Call(sid=sid, direction="inbound", from_number=caller.number or "",
                 to_number=called.number or hook.get("To", limit=64), inbox_id=inbox.id if inbox else None,
                 customer_id=customer.id if customer else None,

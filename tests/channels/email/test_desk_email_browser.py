@@ -64,6 +64,7 @@ def test_unverified_badge_and_thumbnail_in_the_workspace(
 
     # A verified ticket shows no badge.
     page.goto(f"/#ticket-{desk.mine.number}")
-    wait_until(page, "document.querySelector('#ws-title').textContent.includes('Invoice')")
+    wait_until(page, "document.querySelector('#ws-title').textContent"
+                     f".startsWith('#{desk.mine.number} ')")
     assert page.locator("#ws-unverified").is_hidden()
     assert console_errors == []

@@ -1,4 +1,4 @@
-"""Sender identity through the whole email pipeline (RELIABILITY ID-1 partial, ID-3).
+"""Sender identity through the whole email pipeline (RELIABILITY ID-1, ID-3).
 
 Each test sends raw mail through ``receive_email`` with the real parser: ambiguous
 From fields, quoted local parts and address-looking display names, CR/LF hidden in
@@ -68,10 +68,11 @@ def message_of(session: Session, received: Received) -> Message:
 
 
 def reply_headers(ticket: Ticket, *, token: bool = False) -> dict[str, str]:
-    """What a reply to ``ticket`` carries: subject tag, In-Reply-To (and the reply token).
+    """What a reply to ``ticket`` carries: subject tag, In-Reply-To (and the ticket's secret).
 
-    The token is the ticket's secret: today whoever holds it may append (ID-1's binding
-    of the token to the recipient is not done yet), so most tests leave it out.
+    The ticket's raw secret in the plus-address is what mail carried before reply tokens
+    were bound to the recipient (``tickets/reply_token.py``, tested with the real tokens in
+    ``test_forged_replies.py``); it still counts only for the ticket's own customer.
     """
     cc = f"Cc: help+t{ticket.number}-{ticket.reply_token}@ours.example\n" if token else ""
     return {"subject": f"Re: Router down [#{ticket.number}]",
@@ -189,15 +190,19 @@ def test_inbound_control_headers_neither_thread_nor_post_as_agent(
     assert message.customer_id != victim_ticket.customer_id
 
 
-# --- ID-1 (partial): agents' addresses and Reply-To ---------------------------------------
+# --- ID-1: agents' addresses and Reply-To ------------------------------------------------
 
 def test_mail_from_an_agents_address_never_posts_as_agent_nor_gets_an_answer(
         receive: Any, session: Session, victim_ticket: Ticket) -> None:
     session.add(User(email="anna.agent@ours.example", name="Anna Agent"))
     session.commit()
     received = receive(mail("Anna Agent <anna.agent@ours.example>", **reply_headers(victim_ticket)))
-    assert received.status in ("created", "appended")
+    # Naming the victim's ticket without a token minted for this sender: a new ticket,
+    # marked unverified (the stricter rule of ID-1; it used to be able to append).
+    assert received.status == "created" and received.ticket != victim_ticket.number
     message = message_of(session, received)
+    assert message.ticket.sender_unverified
+    assert message.ticket.claimed_ticket_number == victim_ticket.number
     assert message.direction == Direction.INBOUND and message.author_user_id is None
     assert received.acknowledgement is None
     # Also on a fresh subject (a new ticket): no automatic mail to our own agent.
@@ -220,6 +225,7 @@ def test_reply_to_a_victim_never_decides_identity_end_to_end(
     message = message_of(session, received)
     assert message.sender == "mallory@attacker.example"
     assert message.customer_id != victim_ticket.customer_id
+    assert message.ticket.sender_unverified and received.acknowledgement is None
     outbound = session.scalars(select(Message).where(
         Message.direction == Direction.OUTBOUND)).all()
     assert all(m.recipient != "victim@example.com" or m.ticket_id == victim_ticket.id

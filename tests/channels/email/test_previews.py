@@ -10,8 +10,10 @@ the file itself stays downloadable whatever the preview did.
 from __future__ import annotations
 
 import io
+import struct
 import time
 import zipfile
+import zlib
 from typing import Any
 
 import pytest
@@ -110,6 +112,61 @@ def test_the_bomb_is_refused_before_decoding_in_the_child(tmp_path: Any, bomb: b
     path.write_bytes(bomb)
     started = time.monotonic()
     with pytest.raises(ValueError, match="pixel|DecompressionBomb"):
+        render_thumbnail(path)
+    assert time.monotonic() - started < 10
+
+
+def small(fmt: str, mode: str = "L", **options: Any) -> bytearray:
+    out = io.BytesIO()
+    Image.new(mode, (8, 8), 0).save(out, format=fmt, **options)
+    return bytearray(out.getvalue())
+
+
+def png_bomb() -> bytes:
+    data = small("PNG")  # IHDR: width and height at 16, its CRC at 29
+    data[16:24] = struct.pack(">II", 50_000, 50_000)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
+def gif_bomb() -> bytes:
+    data = small("GIF", "P")
+    data[6:10] = struct.pack("<HH", 65_535, 65_535)  # logical screen
+    at = data.index(b"\x2c")  # image descriptor
+    data[at + 5:at + 9] = struct.pack("<HH", 65_535, 65_535)
+    return bytes(data)
+
+
+def bmp_bomb() -> bytes:
+    data = small("BMP")
+    data[18:26] = struct.pack("<ii", 60_000, 60_000)
+    return bytes(data)
+
+
+def jpeg_bomb() -> bytes:
+    data = small("JPEG")
+    at = data.index(b"\xff\xc0")  # SOF0: height, width
+    data[at + 5:at + 9] = struct.pack(">HH", 60_000, 60_000)
+    return bytes(data)
+
+
+def webp_bomb() -> bytes:
+    data = small("WEBP", "RGB", lossless=True)
+    at = data.index(b"VP8L") + 8  # 14-bit width-1 and height-1 after the 0x2f signature
+    bits = struct.unpack("<I", data[at + 1:at + 5])[0]
+    data[at + 1:at + 5] = struct.pack("<I", (bits & ~((1 << 28) - 1)) | 16_383 | 16_383 << 14)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("make", [png_bomb, gif_bomb, bmp_bomb, jpeg_bomb, webp_bomb],
+                         ids=["png", "gif", "bmp", "jpeg", "webp"])
+def test_a_bomb_header_in_every_format_we_open_is_refused(tmp_path: Any, make: Any) -> None:
+    # A few bytes whose header claims 268 million to 4 billion pixels.
+    path = tmp_path / "bomb"
+    path.write_bytes(make())
+    assert is_previewable(path.read_bytes()[:16])
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="DecompressionBomb|pixel"):
         render_thumbnail(path)
     assert time.monotonic() - started < 10
 

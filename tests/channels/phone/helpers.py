@@ -14,7 +14,7 @@ from contactcenter.config import Settings
 from contactcenter.customers.models import Contract, Customer, CustomerIdentity
 from contactcenter.db import utcnow
 from contactcenter.routing.engine import load_policy, set_presence
-from contactcenter.tickets.models import Inbox, Queue, QueueMember
+from contactcenter.tickets.models import Inbox, Queue
 from tests.factories import make_user
 
 CALLER = "+79161234567"

@@ -71,7 +71,7 @@ def test_call_walks_through_menu_queue_bridge_and_completion(webhooks, session, 
     update = twilio.posts(f"/Calls/{SID}.json")
     assert len(update) == 1
     sent = update[0].form["Twiml"][0]
-    assert f"<Client" in sent and f"agent-{line.agent.id}" in sent
+    assert "<Client" in sent and f"agent-{line.agent.id}" in sent
     assert "/twilio/voice/dial-done" in sent
     call = _call(session)
     assert call.phase == "bridging" and call.agent_id == line.agent.id

@@ -63,6 +63,7 @@ async function remove(customer, identity, errors, onChange) {
   if (!window.confirm(t("Remove {address} from this customer?", { address: identity.address }))) return;
   try {
     await api("DELETE", `/api/v1/customers/${customer.id}/identities/${identity.id}`);
+    draft.refocus = "identity-address";  // the pressed button is gone; keep the keyboard nearby
     await onChange();
   } catch (err) { showError(errors, err); }
 }
