@@ -25,6 +25,17 @@ Offers are then accepted (``accept_offer``, own transaction, timed apart) so the
 agent holds the work and the number waiting stays constant. The same workload
 runs under ``fifo_policy`` (zero weights, one step, longest idle) in the same
 run: ``baseline`` and ``ratio_to_baseline``.
+
+``postgres`` is one router (one process, one connection): ``decisions_per_s`` is
+decisions over the summed decision latencies. ``postgres_concurrent`` is
+``--workers`` router processes at once (forked, one connection each, disjoint
+agents; production runs several web processes and workers that route), with
+latency still per decision and throughput over the wall-clock span of their
+timed windows; its own FIFO run is its ``baseline``. Durability is PostgreSQL's
+default (``synchronous_commit`` is reported, never changed): each decision that
+writes waits for its WAL flush, and concurrent routers share flushes (group commit).
+``--sweep`` runs 5,000 and 50,000 waiting and reports ``flatness_large_over_small``;
+``--taskrouter-limits`` seeds 15,000 agents and 500,000 items with ``COPY``.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contactcenter import hooks
-from contactcenter.knowledge.models import ArticleUse
+from contactcenter.knowledge.models import ArticleUse, UseOutcome
 from contactcenter.tickets.models import TicketStatus
 
 
@@ -36,8 +36,6 @@ def _may_have_open_uses(session: Session, ticket_id: int) -> bool:
     up to 100 messages in one, and few tickets ever had an article used); past
     ``MAX_CACHED_TICKETS`` they are not cached and every ticket is asked about.
     """
-    from contactcenter.knowledge.usage import UseOutcome
-
     cache = hooks.transaction_cache(session, "knowledge_open_uses")
     if "tickets" not in cache:
         ids = set(session.scalars(select(ArticleUse.ticket_id).where(

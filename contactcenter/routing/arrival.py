@@ -121,11 +121,11 @@ def sticky_agent(session: Session, customer_id: int | None, queue_id: int, now: 
                RoutingItem.answered_at >= now - policy.sticky_window,
                RoutingItem.agent_id.is_not(None))
         .order_by(RoutingItem.answered_at.desc()).limit(1))
-    if agent_id is None or not _present_member(session, agent_id, queue_id):
+    if agent_id is None:
         return None
-    if kind is not None and not _free_now(session, agent_id, queue_id, kind):
-        return None
-    return agent_id
+    if kind is not None:  # free now implies present and a member
+        return agent_id if _free_now(session, agent_id, queue_id, kind) else None
+    return agent_id if _present_member(session, agent_id, queue_id) else None
 
 
 def enqueue_item(session: Session, *, kind: str, channel: str, queue_id: int, now: dt.datetime,

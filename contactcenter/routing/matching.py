@@ -119,6 +119,11 @@ def take_touched(session: Session) -> tuple[list[int], list[int]]:
     out: after commit there is nothing to match them with.
     """
     items, agents = session.info.pop("routing_touched", ({}, {}))
+    unplaced = session.info.pop("routing_unplaced", {})
+    # What matching in this transaction learned of items it could not place, for
+    # ``settle`` to match them again after commit with a single candidate query.
+    session.info.setdefault("routing_settling", {}).update(
+        {i: unplaced[i] for i in items if i in unplaced})
     settled = _per_transaction(session, "routing_settled_agents")
     return list(items), [a for a in agents if a not in settled]
 
@@ -310,10 +315,12 @@ def _may_place(session: Session, item_id: int, policy: RoutingPolicy, now: dt.da
     transaction writes nothing and its commit costs no WAL flush. An agent who
     frees up meanwhile matches their own best work after their commit.
     """
-    item = read_item(session, item_id)
-    if item is None or item.state != ItemState.WAITING:
-        return False
-    snapshot = item_snapshot(session, item, policy, now, with_refusals=False)
+    snapshot = session.info.get("routing_settling", {}).pop(item_id, None)
+    if snapshot is None:
+        item = read_item(session, item_id)
+        if item is None or item.state != ItemState.WAITING:
+            return False
+        snapshot = item_snapshot(session, item, policy, now, with_refusals=False)
     order = policy.rules_for(snapshot.queue_slug).ranking
     return bool(candidate_agents(session, snapshot, policy, now, order, 1))
 
@@ -333,7 +340,8 @@ def match_item(session: Session, item_id: int, now: dt.datetime, policy: Routing
             return result
         item = lock_item(session, item_id, skip_locked=True, with_skills=True)
         if item is None:
-            result.contended = True
+            exists = session.scalar(select(RoutingItem.id).where(RoutingItem.id == item_id))
+            result.contended = exists is not None
             return result
     if item.state != ItemState.WAITING:
         return result
@@ -347,6 +355,12 @@ def match_item(session: Session, item_id: int, now: dt.datetime, policy: Routing
     while item.state == ItemState.WAITING:
         ids = candidate_agents(session, snapshot, policy, now, order, CANDIDATES, tried)
         if not ids:
+            if not tried:
+                # Nobody free for it: remember what the item is, so that matching it
+                # again after commit (``settle``) is one candidate query. The item
+                # only changes queue, skills or rules clock with a transfer, which
+                # re-matches it; a stale "waiting" is re-checked under the lock.
+                session.info.setdefault("routing_unplaced", {})[item.id] = snapshot
             break
         if not with_refusals:
             snapshot = dataclasses.replace(snapshot, refused_by=refused_by(

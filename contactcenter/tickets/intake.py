@@ -17,9 +17,9 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import event, func, select, update
+from sqlalchemy import Table, event, func, select, update
 from sqlalchemy.exc import (
     IntegrityError,
     InterfaceError,
@@ -367,7 +367,8 @@ def _inbox_facts(session: Session, inbox_id: int | None) -> InboxFacts | None:
         row = session.execute(select(Inbox.queue_id, Inbox.reopen_window_days)
                               .where(Inbox.id == inbox_id)).first()
         cache[inbox_id] = InboxFacts(row[0], row[1]) if row is not None else None
-    return cache[inbox_id]
+    facts: InboxFacts | None = cache[inbox_id]
+    return facts
 
 
 drop_cache_on_change(Inbox)
@@ -627,7 +628,7 @@ def _apply_payload(session: Session, channel: str, external_id: str, payload: by
         contact = registry.get(channel).to_inbound(payload, inbox_id=inbox_id, raw_id=None)
     # Core statements on the table: the row is written and updated once, and no ORM
     # object (nor a flush of its own) is needed for it.
-    table = RawInbound.__table__
+    table = cast(Table, RawInbound.__table__)
     raw_id = session.execute(table.insert().values(
         channel=channel, external_id=external_id[:500], payload=payload, inbox_id=inbox_id,
         content_type=content_type, attempts=1, received_at=utcnow(), state=RawState.PENDING,

@@ -175,17 +175,23 @@ class RelaySink:
     received: list[str] = field(default_factory=list)
     refused: int = 0
     controller: Any = None
+    # Queue the message before the delay: the relay took it, only its 250 comes too late
+    # (the case SMTP cannot disambiguate for the sender).
+    taken_before_delay: bool = False
 
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
         if self.mode == "451":
             self.refused += 1
             return "451 4.3.0 try again later"
+        message = BytesParser(policy=default_policy).parsebytes(envelope.content)
+        if self.taken_before_delay:
+            self.received.append(str(message.get("Message-ID", "")).strip())
         if self.delay:
             import asyncio
 
             await asyncio.sleep(self.delay)
-        message = BytesParser(policy=default_policy).parsebytes(envelope.content)
-        self.received.append(str(message.get("Message-ID", "")).strip())
+        if not self.taken_before_delay:
+            self.received.append(str(message.get("Message-ID", "")).strip())
         return "250 2.0.0 queued"
 
     def start(self) -> None:
@@ -254,6 +260,8 @@ class Deployment:
     procs: dict[str, Proc] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)  # e.g. the Twilio stand-in's
 
+    secret_key: str = "fault-suite-secret-key-0123456789"
+
     @property
     def proxied_url(self) -> str:
         from sqlalchemy.engine import make_url
@@ -268,7 +276,9 @@ class Deployment:
             CONTACTCENTER_DATA_DIR=str(self.tmp / "data"),
             CONTACTCENTER_DATABASE_URL=self.proxied_url,
             CONTACTCENTER_REDIS_URL=self.redis.url,
-            CONTACTCENTER_SECRET_KEY="fault-suite-secret-key-0123456789",
+            # The same key in the test's own sweeps: reply tokens, and so our Message-IDs,
+            # derive from it, and a resend must carry the id of the first attempt.
+            CONTACTCENTER_SECRET_KEY=self.secret_key,
             CONTACTCENTER_SMTP_RELAY_HOST="127.0.0.1",
             CONTACTCENTER_SMTP_RELAY_PORT=str(self.relay.port),
             CONTACTCENTER_SMTP_RELAY_TIMEOUT_SECONDS="5",

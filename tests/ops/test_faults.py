@@ -93,7 +93,8 @@ def sweep_later(deployment: Deployment, minutes: float) -> dict[str, int]:
     """Run the outbox sweep as the scheduler would ``minutes`` from now (leases expired)."""
     settings = Settings(data_dir=deployment.tmp / "data", database_url=deployment.pg_url,
                         smtp_relay_host="127.0.0.1", smtp_relay_port=deployment.relay.port,
-                        smtp_domain="support.example.test", secret_key="x" * 32)
+                        smtp_domain="support.example.test",
+                        secret_key=deployment.secret_key)
     db = Database(deployment.pg_url)
     try:
         with db.session() as session:
@@ -112,7 +113,8 @@ def intake_sweep_later(deployment: Deployment) -> int:
 
     settings = Settings(data_dir=deployment.tmp / "data", database_url=deployment.pg_url,
                         smtp_relay_host="127.0.0.1", smtp_relay_port=deployment.relay.port,
-                        smtp_domain="support.example.test", secret_key="x" * 32)
+                        smtp_domain="support.example.test",
+                        secret_key=deployment.secret_key)
     db = Database(deployment.pg_url)
     try:
         with time_machine.travel(utcnow() + PENDING_GRACE + dt.timedelta(seconds=5)):

@@ -90,3 +90,32 @@ def test_caller_card_masks_lifetime_value_and_token_names_the_agent(
     forward = client.put("/api/v1/phone/me", json={"forward_number": "+1 415 555 0100"},
                          headers=bearer(token))
     assert forward.get_json() == {"forward_number": "+14155550100"}
+
+
+def test_desk_offer_card_of_a_call_names_the_number_and_earlier_tickets(
+        client, webhooks, session, settings, line):
+    """The desk's screen pop: who is calling and their history, for the offered agent only."""
+    from contactcenter.tickets.intake import ingest_inbound
+    from contactcenter.tickets.service import change_status
+    from tests.factories import make_contact
+
+    earlier = ingest_inbound(session, make_contact(sender=line.customer.identities[0].address,
+                                                   kind="phone", channel="sms",
+                                                   subject="Router blinks red"),
+                             settings=settings)
+    change_status(session, session.get(Ticket, earlier.ticket_id), "solved", None)
+    session.commit()
+    webhooks.post("/twilio/voice", load("voice_incoming"))
+    webhooks.post("/twilio/voice/menu", load("voice_gather"))
+    call = session.scalar(select(Call))
+    token = make_token(session, line.agent)
+    card = client.get(f"/desk/api/items/{call.routing_item_id}/card",
+                      headers=bearer(token)).get_json()
+    assert card["kind"] == "call" and card["sender"] == "+79161234567"
+    assert card["customer"]["name"] == "Anna Petrova" and card["tier"] == "B"
+    assert "Gold" in card["contract"]
+    assert [h["subject"] for h in card["history"]] == ["Router blinks red"]
+    other = make_user(session, "agent", queues=(line.support,))
+    response = client.get(f"/desk/api/items/{call.routing_item_id}/card",
+                          headers=bearer(make_token(session, other)))
+    assert response.status_code == 404
