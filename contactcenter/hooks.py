@@ -51,9 +51,6 @@ class IntakeContext:
     now: dt.datetime
     due_at: dt.datetime | None = None
     flags: list[str] = field(default_factory=list)
-    # True when intake created the customer in this very transaction: nothing can refer
-    # to them yet (no contract of their own, no earlier ticket), so hooks may skip looking.
-    customer_created: bool = False
 
 
 @dataclass

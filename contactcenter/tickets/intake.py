@@ -26,7 +26,7 @@ from sqlalchemy.exc import (
     OperationalError,
     PendingRollbackError,
 )
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session, lazyload, object_session
 
 from contactcenter.channels.base import ChannelRegistry, InboundContact, QuarantineError
 from contactcenter.config import Settings
@@ -218,7 +218,10 @@ def _thread(session: Session, contact: InboundContact, customer: Customer,
         decision = decide()
     if decision.ticket_id is None:
         return None, decision.rule, decision.claimed_ticket_id
-    return session.get(Ticket, decision.ticket_id), decision.rule, None
+    # The customer is in the session already (identified above): joining it again would
+    # also select-in load its identities, one query per appended message for nothing.
+    return (session.get(Ticket, decision.ticket_id, options=[lazyload(Ticket.customer)]),
+            decision.rule, None)
 
 
 def _token_reference(session: Session, contact: InboundContact, customer: Customer,
