@@ -99,7 +99,10 @@ class InboundContact:
     ``quoted_text`` is the history a reply quotes (kept, shown collapsed).
     ``auto_submitted`` marks machine-sent mail that must never get an automatic
     answer. A contact with a ``delivery_report`` opens no ticket: it marks the
-    outbound message it reports on as failed.
+    outbound message it reports on as failed. ``routed_live`` marks a contact its
+    channel routes itself while the customer is still there (a ringing call, in the
+    voice menu until it asks for an agent): intake files it in its inbox and queue
+    but puts no "waiting for a reply" item in front of the router.
     """
 
     channel: str
@@ -120,6 +123,7 @@ class InboundContact:
     auto_submitted: bool = False
     delivery_report: DeliveryReport | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    routed_live: bool = False
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,9 @@ none commits. Import them from ``contactcenter.routing.engine``::
                  abandoned), ``Presence`` (available, busy, away, wrap_up, offline),
                  ``OfferOutcome``.
 ``store``        the SQL half (snapshots, ``pick_statement``, ``candidate_agents``,
-                 locks); ``jobs``: ``routing.sweep`` (every 5 s) and
+                 locks); ``vacancy``: each agent's stored ``free_kinds`` (rewritten
+                 with their load, under their lock) behind the partial index of free
+                 agents; ``jobs``: ``routing.sweep`` (every 5 s) and
                  ``routing.rematch(item_ids, agent_ids)``; ``errors``.
 
 Bulk-loading waiting items for a benchmark: insert ``RoutingItem`` rows with

@@ -47,7 +47,7 @@ def has_room_for(kind: str) -> Any:
 @functools.lru_cache(maxsize=64)
 def _refresh_statement(exclusive: frozenset[tuple[str, str]]) -> Any:
     cap = AgentCapacity.__table__
-    agent_id = bindparam("agent_id")
+    agent_id: Any = bindparam("agent_id")
     parts: list[Any] = []
     for kind in KINDS:
         room: Any = exists().where(cap.c.user_id == agent_id, cap.c.kind == kind,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable
+from typing import TypeGuard
 
 import nh3
 
@@ -20,6 +21,23 @@ _REMOTE_URL_RE = re.compile(r"(?:https?:)?[/\\]{2}[^/\\]", re.IGNORECASE)
 # tag of its output is matched exactly by this (no backtracking: the parts are disjoint).
 _IMG_TAG_RE = re.compile(r'<img((?:\s[^\s"\'>/=]+(?:="[^"]*")?)*)\s*/?>')
 _SRC_ATTR_RE = re.compile(r'(\s)src="')
+
+
+class SanitisedHtml(str):
+    """HTML that ``sanitise_html`` returned: intake stores it as it is instead of cleaning it again.
+
+    Only this module makes one (the email parser sanitises with this same policy, so
+    its HTML arrives typed). Any change to the string (slicing, concatenation, a JSON
+    round trip) gives a plain ``str`` again, which intake sanitises: the type cannot
+    outlive the value it vouches for.
+    """
+
+    __slots__ = ()
+
+
+def is_sanitised(html: str) -> TypeGuard[SanitisedHtml]:
+    """Whether ``html`` came from ``sanitise_html`` unchanged (its type says so)."""
+    return type(html) is SanitisedHtml
 
 
 def _is_remote(url: str) -> bool:
@@ -57,7 +75,7 @@ def _clean(html: str, attribute_filter: Callable[[str, str, str], str | None]) -
     )
 
 
-def sanitise_html(html: str) -> str:
+def sanitise_html(html: str) -> SanitisedHtml:
     """Return HTML with only safe tags and attributes, links limited to http(s), mailto, tel.
 
     nh3 (ammonia) drops scripts, event handlers, forms, iframes, ``<base>`` and
@@ -71,11 +89,13 @@ def sanitise_html(html: str) -> str:
     source (relative, ``cid:``, ``data:``) is dropped.
     """
     if not html:
-        return ""
+        return SanitisedHtml("")
+    if is_sanitised(html):
+        return html  # cleaned by this function already
     if len(html) > MAX_HTML_CHARS:
         html = html[:MAX_HTML_CHARS]
     cleaned = _clean(html, _keep_remote_src)
     if "<img" not in cleaned:
-        return cleaned
+        return SanitisedHtml(cleaned)
     renamed = _IMG_TAG_RE.sub(_rename_img_src, cleaned)
-    return _clean(renamed, _no_img_src)
+    return SanitisedHtml(_clean(renamed, _no_img_src))

@@ -20,9 +20,11 @@ PENDING_GRACE = dt.timedelta(minutes=2)
 
 @job("intake.process_raw", queue="inbound")
 def process_raw_job(ctx: JobContext, raw_id: int) -> dict[str, Any] | None:
-    """Parse and ingest one stored raw payload."""
+    """Parse and ingest one stored raw payload (email: with its acknowledgement)."""
+    from contactcenter.tickets.intake import process_stored
+
     with ctx.db.session() as session:
-        result = process_raw(session, raw_id, ctx.registry, ctx.settings)
+        result = process_stored(session, raw_id, ctx.registry, ctx.settings, jobs=ctx.jobs)
         return result.to_json() if result else None
 
 

@@ -260,15 +260,29 @@ def test_redis_restart_loses_no_contact_and_no_reply(deployment: Deployment,
     wait_until(lambda: counts(pg_db)["tickets"] == 6, timeout=40,  # threaded without Redis
                what="six tickets while Redis is down")
     deployment.redis.start()
-    for name in ("worker", "scheduler"):  # a crashed process is restarted by its supervisor
-        if not deployment.procs[name].alive():
-            deployment.start(name, *(["worker", "--queues", "inbound,outbound,sla,default"]
-                                     if name == "worker" else ["scheduler"]))
+    commands = {"worker": ["worker", "--queues", "inbound,outbound,sla,default"],
+                "scheduler": ["scheduler"]}
+
+    def supervise() -> None:
+        """Restart whatever has exited, whenever it exits, as systemd's Restart= does.
+
+        A worker busy when Redis went away quits, but only once its teardown's own Redis
+        calls have given up, which may be after Redis is back: one look is not enough.
+        """
+        for name, args in commands.items():
+            if not deployment.procs[name].alive():
+                deployment.start(name, *args)
+
+    def acknowledged() -> bool:
+        supervise()
+        return len(deployment.relay.received) >= 6
+
+    supervise()
     wait_until(lambda: requests.get(base + "/readyz", timeout=5).status_code == 200,
                timeout=30, what="ready again")
     # The scheduler's first tick on the empty Redis enqueues the sweeps, which find the
     # acknowledgements whose jobs were never enqueued.
-    wait_until(lambda: len(deployment.relay.received) >= 6, timeout=90,
+    wait_until(acknowledged, timeout=90,
                what="the acknowledgements of the contacts taken during the outage: "
                     + " | ".join(f"{n} alive={p.alive()} {p.output()[-300:]}"
                                  for n, p in deployment.procs.items()))

@@ -10,6 +10,8 @@ Provider fields read: the whole message (see ``parser.email_to_contact``). Examp
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from contactcenter.channels.base import (
     ChannelRegistry,
     InboundContact,
@@ -17,6 +19,12 @@ from contactcenter.channels.base import (
     SendResult,
 )
 from contactcenter.config import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from contactcenter.jobs import JobQueue
+    from contactcenter.tickets.intake import IntakeResult
 
 
 class EmailChannel:
@@ -37,6 +45,14 @@ class EmailChannel:
         from contactcenter.channels.email.parser import email_to_contact
 
         return email_to_contact(payload, inbox_id=inbox_id, raw_id=raw_id)
+
+    def process_stored(self, session: Session, raw_id: int, registry: ChannelRegistry,
+                       settings: Settings, *, jobs: JobQueue | None = None
+                       ) -> IntakeResult | None:
+        """Process stored mail with its acknowledgement (see ``intake.process_stored``)."""
+        from contactcenter.channels.email.receive import process_stored_email
+
+        return process_stored_email(session, raw_id, registry, settings, jobs=jobs)
 
     def send(self, outbound: OutboundMessage, settings: Settings) -> SendResult:
         from contactcenter.channels.email.outbound import send_email

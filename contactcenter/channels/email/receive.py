@@ -141,6 +141,22 @@ def process_email(session: Session, raw_id: int, registry: ChannelRegistry,
     return _received(session, raw_id, result, settings, jobs, acknowledge_new, acknowledged)
 
 
+def process_stored_email(session: Session, raw_id: int, registry: ChannelRegistry,
+                         settings: Settings, *, jobs: JobQueue | None = None
+                         ) -> IntakeResult | None:
+    """``intake.process_stored`` for email: ``process_email``, answered as intake answers.
+
+    The intake job and ``contactcenter replay`` reach stored mail through this (the
+    email adapter's ``process_stored``), so a ticket they open is acknowledged exactly
+    as one opened right after the SMTP 250: once, loop guards and caps included.
+    """
+    acknowledged: list[int | None] = []
+    result = process_raw(session, raw_id, registry, settings,
+                         after_apply=acknowledging_hook(settings, acknowledged, guarded=True))
+    _received(session, raw_id, result, settings, jobs, True, acknowledged)
+    return result
+
+
 def _received(session: Session, raw_id: int, result: IntakeResult | None, settings: Settings,
               jobs: JobQueue | None, acknowledge_new: bool,
               acknowledged: list[int | None] | None = None) -> Received:

@@ -12,10 +12,10 @@ webhook body is stored as a ``RawInbound`` row and applied by
 ``tickets.intake.apply_payload_nested`` inside the webhook's transaction, so the
 customer, the ticket (the caller's open one on any channel, or a new one) and
 the call's message are intake's work alone. The call is routed live by the
-voice menu, not as a ticket waiting for a reply: intake is therefore given no
-inbox (an inbox's queue would route the ticket at once, while the caller is
-still in the menu); the inbox is noted on the rows in intake's own
-``after_apply`` step, as the chat channel does with its queue.
+voice menu, not as a ticket waiting for a reply: the contact says so
+(``routed_live``), so intake files the ticket in the called number's inbox and
+queue but creates no routing item for it; the voice channel creates the call's
+own when the caller asks for an agent.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def call_to_contact(params: Mapping[str, str], *, inbox_id: int | None = None,
         inbox_id=inbox_id, raw_id=raw_id, received_at=received_at,
         thread=ThreadHints(ticket_number=ticket_number,
                            thread_on_open_ticket=ticket_number is None),
-        metadata={"call": True})
+        metadata={"call": True}, routed_live=True)
 
 
 @cache
@@ -79,21 +79,18 @@ def _registry() -> ChannelRegistry:
 
 def ingest_call(session: Session, contact: InboundContact, payload: bytes, content_type: str,
                 inbox: Inbox | None, settings: Settings) -> IntakeResult:
-    """Store the call's raw webhook and apply its contact through intake, without committing."""
-    inbox_id = inbox.id if inbox is not None else None
+    """Store the call's raw webhook and apply its contact through intake, without committing.
 
-    def note_inbox(_s: Session, result: IntakeResult, _c: InboundContact, _p: bytes) -> None:
-        if inbox_id is None or result.written is None:
-            return
-        ticket, message, _customer = result.written
-        message.inbox_id = inbox_id
-        if result.status == "created":
-            ticket.inbox_id = inbox_id
-
+    The contact is routed live (``call_to_contact`` says so): intake files it in the
+    inbox without queueing the ticket as waiting for a reply.
+    """
+    if not contact.routed_live:
+        raise CallIntakeError(f"call {contact.external_id} is not marked routed live")
     done = apply_payload_nested(
         session, VOICE_CHANNEL, contact.external_id, payload, _registry(), settings,
+        inbox_id=inbox.id if inbox is not None else None,
         content_type=(content_type or "application/x-www-form-urlencoded")[:100],
-        contact=contact, after_apply=note_inbox)
+        contact=contact)
     if done is None:
         raise CallIntakeError(f"intake refused call {contact.external_id}")
     return done[0]
