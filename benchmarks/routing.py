@@ -31,9 +31,12 @@ decisions over the summed decision latencies. ``postgres_concurrent`` is
 ``--workers`` router processes at once (forked, one connection each, disjoint
 agents; production runs several web processes and workers that route), with
 latency still per decision and throughput over the wall-clock span of their
-timed windows; its own FIFO run is its ``baseline``. Durability is PostgreSQL's
-default (``synchronous_commit`` is reported, never changed): each decision that
-writes waits for its WAL flush, and concurrent routers share flushes (group commit).
+timed windows; its own FIFO run is its ``baseline``. Durability is the server's
+``synchronous_commit`` (reported) for every transaction but those that only make
+offers, which the engine commits asynchronously when the policy's
+``async_offers`` is on (the default; ``--sync-offers`` turns it off for a
+comparison); ``commit_mode`` says which ran. Every other writing decision waits
+for its WAL flush, and concurrent routers share flushes (group commit).
 ``--sweep`` runs 5,000 and 50,000 waiting and reports ``flatness_large_over_small``;
 ``--taskrouter-limits`` seeds 15,000 agents and 500,000 items with ``COPY``.
 """
@@ -41,6 +44,7 @@ writes waits for its WAL flush, and concurrent routers share flushes (group comm
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -333,7 +337,10 @@ def measure_backend(backend: str, args: argparse.Namespace, n_agents: int, n_wai
     """Both policies on fresh databases of one backend; the FIFO one under ``baseline``."""
     version = None
     out: dict[str, Any] = {}
-    for name, policy in (("value", engine.default_policy()), ("fifo", engine.fifo_policy())):
+    policies = [("value", engine.default_policy()), ("fifo", engine.fifo_policy())]
+    if args.sync_offers:
+        policies = [(name, dataclasses.replace(p, async_offers=False)) for name, p in policies]
+    for name, policy in policies:
         if backend == "sqlite":
             ctx = sqlite_database("bench-routing-")
         else:
@@ -352,7 +359,8 @@ def measure_backend(backend: str, args: argparse.Namespace, n_agents: int, n_wai
             figures = run_decisions(db, world, plan_copy, policy, args.n, args.warmup,
                                     counter=counter)
             figures.pop("_latencies")
-            figures = {"database": where, "policy": name, "agents": n_agents,
+            figures = {"database": where, "policy": name, "commit_mode": commit_mode(policy),
+                       "agents": n_agents,
                        "waiting": n_waiting, **figures, "seed": seeded,
                        "invariants": check_invariants(db)}
             if backend == "postgres" and args.workers > 1 and not args.skip_concurrent:
@@ -373,6 +381,12 @@ def measure_backend(backend: str, args: argparse.Namespace, n_agents: int, n_wai
     result["ratio_to_baseline"] = round(result["decisions_per_s"]
                                         / out["fifo"]["decisions_per_s"], 3)
     return result, version, concurrent  # type: ignore[return-value]
+
+
+def commit_mode(policy: RoutingPolicy) -> str:
+    """How offer-only transactions commit on PostgreSQL under this policy."""
+    return ("offer-only transactions asynchronous, the rest synchronous"
+            if policy.async_offers else "all synchronous")
 
 
 def run_concurrent_at(db: Database, world: World, plan: Plan, policy: RoutingPolicy,
@@ -440,6 +454,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=4,
                         help="concurrent PostgreSQL workers for postgres_concurrent (1: off)")
     parser.add_argument("--skip-concurrent", action="store_true")
+    parser.add_argument("--sync-offers", action="store_true",
+                        help="commit offer-only transactions synchronously too "
+                             "(policy async_offers off)")
     args = parser.parse_args(argv)
     import logging
 
@@ -457,7 +474,8 @@ def main(argv: list[str] | None = None) -> int:
                                            "kind_mix": dict(KIND_MIX),
                                            "customers": CUSTOMERS,
                                            "held_per_agent": "10 tickets + 1 call or 3 chats",
-                                           "backlog_hours": BACKLOG_HOURS}}
+                                           "backlog_hours": BACKLOG_HOURS,
+                                           "sync_offers_flag": args.sync_offers}}
     version = None
     if args.sweep:
         report["by_waiting"] = {}

@@ -86,23 +86,28 @@ def _customer_value(session: Session, customer_id: int | None, today: dt.date
     return row[0], row[1], row[2], row[3]
 
 
-def _present_member(session: Session, agent_id: int, queue_id: int) -> bool:
-    return session.scalar(
-        select(AgentState.user_id).join(QueueMember, QueueMember.user_id == AgentState.user_id)
-        .where(AgentState.user_id == agent_id, QueueMember.queue_id == queue_id,
-               AgentState.presence.in_(STICKY_PRESENCES))) is not None
+def _present_member_clause(agent_id: object, queue_id: int) -> object:
+    """SQL: the agent is a member of the queue and present (available, busy or wrapping up)."""
+    return (select(AgentState.user_id)
+            .join(QueueMember, QueueMember.user_id == AgentState.user_id)
+            .where(AgentState.user_id == agent_id, QueueMember.queue_id == queue_id,
+                   AgentState.presence.in_(STICKY_PRESENCES)).exists())
 
 
-def _free_now(session: Session, agent_id: int, queue_id: int, kind: str) -> bool:
-    """Whether an agent of the queue is available with room for this kind of work now.
+def _free_now_clause(agent_id: object, queue_id: int, kind: str) -> object:
+    """SQL: an agent of the queue is available with room for this kind of work now.
 
     Room as matching sees it (``free_kinds``): capacity left *and* no excluding
     kind held, so an agent on a chat is not "free" for a call.
     """
-    return session.scalar(
-        select(AgentState.user_id).join(QueueMember, QueueMember.user_id == AgentState.user_id)
-        .where(AgentState.user_id == agent_id, QueueMember.queue_id == queue_id,
-               has_room_for(kind))) is not None
+    return (select(AgentState.user_id)
+            .join(QueueMember, QueueMember.user_id == AgentState.user_id)
+            .where(AgentState.user_id == agent_id, QueueMember.queue_id == queue_id,
+                   has_room_for(kind)).exists())
+
+
+def _present_member(session: Session, agent_id: int, queue_id: int) -> bool:
+    return bool(session.scalar(select(_present_member_clause(agent_id, queue_id))))
 
 
 def sticky_agent(session: Session, customer_id: int | None, queue_id: int, now: dt.datetime,
@@ -112,20 +117,22 @@ def sticky_agent(session: Session, customer_id: int | None, queue_id: int, now: 
     With ``kind``, the agent must be free for that kind of work now: a returning
     caller is not kept waiting for an agent busy with someone else (the issue's
     "sticky routing to the agent who last helped the customer, when available").
+    One round trip: the last agent and whether they qualify, read together.
     """
     if customer_id is None or policy.sticky_window <= dt.timedelta(0):
         return None
-    agent_id = session.scalar(
-        select(RoutingItem.agent_id)
-        .where(RoutingItem.customer_id == customer_id,
-               RoutingItem.answered_at >= now - policy.sticky_window,
-               RoutingItem.agent_id.is_not(None))
-        .order_by(RoutingItem.answered_at.desc()).limit(1))
-    if agent_id is None:
+    last = (select(RoutingItem.agent_id)
+            .where(RoutingItem.customer_id == customer_id,
+                   RoutingItem.answered_at >= now - policy.sticky_window,
+                   RoutingItem.agent_id.is_not(None))
+            .order_by(RoutingItem.answered_at.desc()).limit(1).subquery())
+    # Free now implies present and a member.
+    qualifies = (_free_now_clause(last.c.agent_id, queue_id, kind) if kind is not None
+                 else _present_member_clause(last.c.agent_id, queue_id))
+    row = session.execute(select(last.c.agent_id, qualifies)).first()
+    if row is None or row[0] is None or not row[1]:
         return None
-    if kind is not None:  # free now implies present and a member
-        return agent_id if _free_now(session, agent_id, queue_id, kind) else None
-    return agent_id if _present_member(session, agent_id, queue_id) else None
+    return int(row[0])
 
 
 def enqueue_item(session: Session, *, kind: str, channel: str, queue_id: int, now: dt.datetime,

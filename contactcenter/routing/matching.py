@@ -22,7 +22,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, select, update
+from sqlalchemy import Select, and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from contactcenter.routing.eligibility import (
@@ -134,20 +134,30 @@ def _mismatch(session: Session, what: str) -> None:
     session.info.setdefault("routing_mismatches", []).append(what)
 
 
+@functools.lru_cache(maxsize=2)
+def _load_statement(up: bool) -> Any:
+    """Core UPDATE of one capacity row's load, guarded by its bounds (no ORM bulk path)."""
+    cap = AgentCapacity.__table__
+    delta: Any = bindparam("load_delta")
+    guard = cap.c.load + delta <= cap.c.maximum if up else cap.c.load + delta >= 0
+    return (update(cap).where(cap.c.user_id == bindparam("load_agent"),
+                              cap.c.kind == bindparam("load_kind"), guard)
+            .values(load=cap.c.load + delta))
+
+
 def change_load(session: Session, agent_id: int, kind: str, delta: int,
-                policy: RoutingPolicy) -> None:
-    """Change an agent's load of a kind and their free kinds (their state row must be locked)."""
-    query = update(AgentCapacity).where(AgentCapacity.user_id == agent_id,
-                                        AgentCapacity.kind == kind)
-    if delta > 0:
-        query = query.where(AgentCapacity.load + delta <= AgentCapacity.maximum)
-    else:
-        query = query.where(AgentCapacity.load + delta >= 0)
-    result = session.execute(query.values(load=AgentCapacity.load + delta)
-                             .execution_options(synchronize_session=False))
+                policy: RoutingPolicy, *, assigned_at: dt.datetime | None = None) -> None:
+    """Change an agent's load of a kind and their free kinds (their state row must be locked).
+
+    ``assigned_at`` records the change as the agent's latest assignment in the
+    same statement that rewrites their free kinds. Loaded capacity objects are
+    not touched: routing reads loads through snapshots, never through them.
+    """
+    result = session.execute(_load_statement(delta > 0),
+                             {"load_delta": delta, "load_agent": agent_id, "load_kind": kind})
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise RuntimeError(f"load of agent {agent_id} for {kind} cannot change by {delta}")
-    refresh_free_kinds(session, agent_id, policy)
+    refresh_free_kinds(session, agent_id, policy, assigned_at=assigned_at)
     if delta < 0:
         _per_transaction(session, "routing_settled_agents").discard(agent_id)
 
@@ -182,8 +192,7 @@ def give(session: Session, item: RoutingItem, state: AgentState, policy: Routing
     audit = session.info.get("routing_audit")
     if audit is not None:
         audit(session, item, state, now, direct)
-    change_load(session, state.user_id, item.kind, +1, policy)
-    state.last_assigned_at = now
+    change_load(session, state.user_id, item.kind, +1, policy, assigned_at=now)
     timeout = policy.offer_timeout(item.kind)
     if direct or timeout <= 0:
         mark_assigned(session, item, state.user_id, now, actor_id)

@@ -43,6 +43,9 @@ class RoutingPolicy:
     sticky_window: dt.timedelta = dt.timedelta(hours=72)
     presence_grace: dt.timedelta = dt.timedelta(seconds=60)
     decline_cooldown: dt.timedelta = dt.timedelta(seconds=300)
+    # PostgreSQL: commit transactions that only make offers without waiting for the
+    # WAL flush (``[durability] async_offers`` in the rules file; see durability.py).
+    async_offers: bool = True
 
     def rules_for(self, queue_slug: str | None) -> QueueRules:
         """Return a queue's rules (the defaults when it has none of its own)."""
@@ -148,13 +151,19 @@ def _weights(raw: Mapping[str, Any]) -> PriorityWeights:
 def parse_policy(data: Mapping[str, Any], settings: Settings | None = None) -> RoutingPolicy:
     """Build a policy from a parsed rules file and the routing settings."""
     settings = settings or Settings()
-    unknown = set(data) - {"weights", "default", "queues"}
+    unknown = set(data) - {"weights", "default", "queues", "durability"}
     if unknown:
         raise RoutingConfigError(f"routing rules: unknown sections {sorted(unknown)}")
     default = _queue_rules(data.get("default", {}), QueueRules(), "default")
     queues = {str(slug): _queue_rules(rules, default, f"queues.{slug}")
               for slug, rules in data.get("queues", {}).items()}
     base = RoutingPolicy()
+    durability = data.get("durability", {})
+    if not isinstance(durability, Mapping) or set(durability) - {"async_offers"}:
+        raise RoutingConfigError("durability: only async_offers = true|false is known")
+    async_offers = durability.get("async_offers", base.async_offers)
+    if not isinstance(async_offers, bool):
+        raise RoutingConfigError("durability.async_offers must be true or false")
     return RoutingPolicy(
         weights=_weights(data.get("weights", {})),
         default_rules=default,
@@ -170,6 +179,7 @@ def parse_policy(data: Mapping[str, Any], settings: Settings | None = None) -> R
         sticky_window=dt.timedelta(hours=settings.routing_sticky_hours),
         presence_grace=dt.timedelta(seconds=settings.routing_presence_grace_seconds),
         decline_cooldown=dt.timedelta(seconds=settings.routing_decline_cooldown_seconds),
+        async_offers=async_offers,
     )
 
 
@@ -237,4 +247,5 @@ def fifo_policy(settings: Settings | None = None) -> RoutingPolicy:
             for slug, q in base.queues.items()}),
         capacity=base.capacity, offer_timeouts=base.offer_timeouts, wrap_up=base.wrap_up,
         exclusive=base.exclusive, lapse_limit=base.lapse_limit, sticky_window=dt.timedelta(0),
-        presence_grace=base.presence_grace, decline_cooldown=base.decline_cooldown)
+        presence_grace=base.presence_grace, decline_cooldown=base.decline_cooldown,
+        async_offers=base.async_offers)

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contactcenter.routing.arrival import rescore
+from contactcenter.routing.durability import offers_only, relax_commit
 from contactcenter.routing.matching import MatchResult, match_agent, match_item, take_touched
 from contactcenter.routing.models import ItemState, Presence, RoutingItem
 from contactcenter.routing.offers import expire_offers
@@ -99,6 +100,10 @@ def run_sweep(session: Session, now: dt.datetime, policy: RoutingPolicy,
     """
     result = MatchResult()
     result.merge(expire_offers(session, now, policy, limit=batch))
+    if all(d.action == "offer" for d in result.decisions):
+        # Withdrawing lapsed offers (and setting away who keeps missing them) is
+        # re-derivable: lost in a crash, the next sweep finds them lapsed again.
+        relax_commit(session, policy)
     result.merge(commit_and_settle(session, now, policy))
     changes = ([(a, Presence.AVAILABLE, "wrap-up over") for a in wrap_up_over_ids(
         session, now, batch)] + [(a, Presence.OFFLINE, "desktop disconnected")
@@ -112,6 +117,13 @@ def run_sweep(session: Session, now: dt.datetime, policy: RoutingPolicy,
     items, agents = matching_work(session, batch)
     result.merge(settle(session, items, agents, now, policy))
     return result
+
+
+def _commit_match(session: Session, found: MatchResult, policy: RoutingPolicy) -> None:
+    """Commit a transaction that only matched: asynchronously if it only made offers."""
+    if offers_only(d.action for d in found.decisions):
+        relax_commit(session, policy)
+    session.commit()
 
 
 def settle(session: Session, items: list[int], agents: list[int], now: dt.datetime,
@@ -131,14 +143,14 @@ def settle(session: Session, items: list[int], agents: list[int], now: dt.dateti
         for item_id in items:
             found = match_item(session, item_id, now, policy)
             take_touched(session)
-            session.commit()
+            _commit_match(session, found, policy)
             result.decisions.extend(found.decisions)
             if found.contended:
                 contended_items.append(item_id)
         for agent_id in agents:
             found = match_agent(session, agent_id, now, policy)
             take_touched(session)
-            session.commit()
+            _commit_match(session, found, policy)
             result.decisions.extend(found.decisions)
             if found.contended:
                 contended_agents.append(agent_id)

@@ -11,13 +11,16 @@ queries still check capacity and exclusions on the capacity rows themselves.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, exists, literal, not_, text, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
+from contactcenter.db import utcnow
 from contactcenter.routing.eligibility import AgentSnapshot, free_kinds
 from contactcenter.routing.models import AgentCapacity, AgentState
 from contactcenter.routing.policy import KINDS, RoutingPolicy
@@ -45,8 +48,14 @@ def has_room_for(kind: str) -> Any:
 
 
 @functools.lru_cache(maxsize=64)
-def _refresh_statement(exclusive: frozenset[tuple[str, str]]) -> Any:
+def _refresh_statement(exclusive: frozenset[tuple[str, str]], stamp: bool) -> Any:
+    """A Core UPDATE (no ORM bulk-update machinery) returning the new flag.
+
+    ``stamp`` also sets ``last_assigned_at`` and ``updated_at`` from bound
+    parameters: a decision writes the agent's row once, not twice.
+    """
     cap = AgentCapacity.__table__
+    states = AgentState.__table__
     agent_id: Any = bindparam("agent_id")
     parts: list[Any] = []
     for kind in KINDS:
@@ -64,13 +73,35 @@ def _refresh_statement(exclusive: frozenset[tuple[str, str]]) -> Any:
     for part in parts[1:]:
         joined = joined + part
     value = case((joined == literal(""), literal("")), else_=literal(",") + joined)
-    return (update(AgentState).where(AgentState.user_id == agent_id)
-            .values(free_kinds=value).execution_options(synchronize_session=False))
+    values: dict[str, Any] = {"free_kinds": value}
+    if stamp:
+        values.update(last_assigned_at=bindparam("assigned_at"),
+                      updated_at=bindparam("stamped_at"))
+    return (update(states).where(states.c.user_id == agent_id).values(**values)
+            .returning(states.c.free_kinds))
 
 
-def refresh_free_kinds(session: Session, agent_id: int, policy: RoutingPolicy) -> None:
-    """Recompute an agent's ``free_kinds`` from their capacity rows (agent locked)."""
-    session.execute(_refresh_statement(policy.exclusive), {"agent_id": agent_id})
+def refresh_free_kinds(session: Session, agent_id: int, policy: RoutingPolicy,
+                       *, assigned_at: dt.datetime | None = None) -> str | None:
+    """Recompute an agent's ``free_kinds`` from their capacity rows (agent locked).
+
+    ``assigned_at`` also records it as their last assignment. The agent's loaded
+    state row, if any, is given the written values as its committed ones, so a
+    later check of the flag (``repair_free_kinds``) needs no query and the next
+    flush no UPDATE. Returns the new flag (None: no such agent).
+    """
+    params: dict[str, Any] = {"agent_id": agent_id}
+    if assigned_at is not None:
+        params.update(assigned_at=assigned_at, stamped_at=utcnow())
+    value = session.execute(_refresh_statement(policy.exclusive, assigned_at is not None),
+                            params).scalar()
+    state = session.identity_map.get(session.identity_key(AgentState, agent_id))
+    if state is not None and value is not None:
+        set_committed_value(state, "free_kinds", value)
+        if assigned_at is not None:
+            set_committed_value(state, "last_assigned_at", assigned_at)
+            set_committed_value(state, "updated_at", params["stamped_at"])
+    return value
 
 
 def repair_free_kinds(session: Session, state: AgentState, agent: AgentSnapshot,
@@ -84,4 +115,3 @@ def repair_free_kinds(session: Session, state: AgentState, agent: AgentSnapshot,
     expected = snapshot_free_kinds(agent, policy)
     if state.free_kinds != expected:
         refresh_free_kinds(session, state.user_id, policy)
-        session.expire(state, ["free_kinds"])
