@@ -78,7 +78,10 @@ none commits. Import them from ``contactcenter.routing.engine``::
                  locks); ``vacancy``: each agent's stored ``free_kinds`` (rewritten
                  with their load, under their lock) behind the partial index of free
                  agents; ``jobs``: ``routing.sweep`` (every 5 s) and
-                 ``routing.rematch(item_ids, agent_ids)``; ``errors``.
+                 ``routing.rematch(item_ids, agent_ids)``; ``errors``;
+                 ``durability``: offer-only transactions (``settle``, the expiry
+                 sweep) commit with ``synchronous_commit`` off on PostgreSQL when
+                 the policy's ``async_offers`` is on (``[durability]`` in the rules).
 
 Bulk-loading waiting items for a benchmark: insert ``RoutingItem`` rows with
 ``state="waiting"``, ``priority``, ``enqueued_at`` and ``rules_since`` set (see

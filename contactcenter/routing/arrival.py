@@ -9,10 +9,12 @@ refreshes the one it has.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import and_, or_, select, true
+from sqlalchemy import and_, bindparam, or_, select, true
 from sqlalchemy.orm import Session
 
 from contactcenter.customers.models import Contract, Customer
@@ -58,11 +60,14 @@ def rescore(item: RoutingItem, policy: RoutingPolicy, now: dt.datetime) -> None:
     item.rescore_at = scored.changes_at
 
 
-def _customer_value(session: Session, customer_id: int | None, today: dt.date
-                    ) -> tuple[str | None, object, str | None, int | None]:
-    """The customer's tier and lifetime value and their best active contract, in one query."""
-    if customer_id is None:
-        return None, None, None, None
+@functools.lru_cache(maxsize=1)
+def _customer_value_statement() -> Any:
+    """The customer's value and best active contract: built once, values bound.
+
+    Binds ``value_customer`` and ``value_today``.
+    """
+    customer_id: Any = bindparam("value_customer")
+    today: Any = bindparam("value_today")
     # The customer's own contracts and their organisation's count alike.
     organisation = select(Customer.organisation_id).where(
         Customer.id == customer_id).scalar_subquery()
@@ -73,20 +78,29 @@ def _customer_value(session: Session, customer_id: int | None, today: dt.date
                        Contract.starts_on <= today, Contract.ends_on >= today)
                 .order_by(Contract.response_minutes.asc().nulls_last(), Contract.id).limit(1)
                 .subquery())
-    row = session.execute(
-        select(Customer.value_tier, Customer.lifetime_value, contract.c.level,
-               contract.c.response_minutes)
-        .select_from(Customer).outerjoin(contract, true())
-        .where(Customer.id == customer_id)).first()
+    found = (select(Customer.value_tier, Customer.lifetime_value, contract.c.level,
+                    contract.c.response_minutes)
+             .select_from(Customer).outerjoin(contract, true())
+             .where(Customer.id == customer_id))
+    return found, select(contract.c.level, contract.c.response_minutes)
+
+
+def _customer_value(session: Session, customer_id: int | None, today: dt.date
+                    ) -> tuple[str | None, object, str | None, int | None]:
+    """The customer's tier and lifetime value and their best active contract, in one query."""
+    if customer_id is None:
+        return None, None, None, None
+    found, contract_only = _customer_value_statement()
+    params = {"value_customer": customer_id, "value_today": today}
+    row = session.execute(found, params).first()
     if row is None:
-        contract_row = session.execute(select(contract.c.level, contract.c.response_minutes)
-                                       ).first()
+        contract_row = session.execute(contract_only, params).first()
         return (None, None, contract_row[0] if contract_row else None,
                 contract_row[1] if contract_row else None)
     return row[0], row[1], row[2], row[3]
 
 
-def _present_member_clause(agent_id: object, queue_id: int) -> object:
+def _present_member_clause(agent_id: Any, queue_id: int) -> Any:
     """SQL: the agent is a member of the queue and present (available, busy or wrapping up)."""
     return (select(AgentState.user_id)
             .join(QueueMember, QueueMember.user_id == AgentState.user_id)
@@ -94,7 +108,7 @@ def _present_member_clause(agent_id: object, queue_id: int) -> object:
                    AgentState.presence.in_(STICKY_PRESENCES)).exists())
 
 
-def _free_now_clause(agent_id: object, queue_id: int, kind: str) -> object:
+def _free_now_clause(agent_id: Any, queue_id: int, kind: str) -> Any:
     """SQL: an agent of the queue is available with room for this kind of work now.
 
     Room as matching sees it (``free_kinds``): capacity left *and* no excluding

@@ -137,7 +137,7 @@ def _mismatch(session: Session, what: str) -> None:
 @functools.lru_cache(maxsize=2)
 def _load_statement(up: bool) -> Any:
     """Core UPDATE of one capacity row's load, guarded by its bounds (no ORM bulk path)."""
-    cap = AgentCapacity.__table__
+    cap: Any = AgentCapacity.__table__
     delta: Any = bindparam("load_delta")
     guard = cap.c.load + delta <= cap.c.maximum if up else cap.c.load + delta >= 0
     return (update(cap).where(cap.c.user_id == bindparam("load_agent"),

@@ -260,7 +260,7 @@ def item_snapshot(session: Session, item: RoutingItem, policy: RoutingPolicy,
         refused_by=refused_by(session, item.id, policy, now) if with_refusals else frozenset())
 
 
-def _not_refused(agent_id: Any, item_id: Any, cutoff: dt.datetime) -> Any:
+def _not_refused(agent_id: Any, item_id: Any, cutoff: Any) -> Any:
     return not_(exists().where(Offer.item_id == item_id, Offer.agent_id == agent_id,
                                Offer.outcome.in_(REFUSALS), Offer.ended_at > cutoff))
 
@@ -361,32 +361,103 @@ def _team_ids(session: Session, slugs: Iterable[str]) -> dict[str, int]:
                                 ).all())
 
 
-def _step_filter(session: Session, item: ItemSnapshot, policy: RoutingPolicy,
-                 now: dt.datetime) -> Any:
-    """SQL for "the item's rules have reached this agent" (cumulative widening)."""
+# One reached rule step as the candidate query needs it: the team id (None: any
+# team; 0: a team that does not exist), and the skill and level required (None: none).
+StepOption = tuple[int | None, str | None, int | None]
+
+
+def _step_options(session: Session, item: ItemSnapshot, policy: RoutingPolicy,
+                  now: dt.datetime) -> tuple[StepOption, ...] | None:
+    """The rule steps the item has reached (cumulative widening); None: no steps at all.
+
+    The sticky agent's own option is added by the caller (``preferred_agent_id``).
+    """
     rules = policy.rules_for(item.queue_slug)
+    if not rules.steps:
+        return None
     reached = active_step(rules, item.rules_since, now)
     elapsed = (now - item.rules_since).total_seconds()
     teams = _team_ids(session, [s.team for s in rules.steps if s.team])
-    options: list[Any] = []
-    if item.preferred_agent_id is not None:
-        options.append(AgentState.user_id == item.preferred_agent_id)
-    if not rules.steps:
-        return true()
+    options: list[StepOption] = []
     for index, (step, start) in enumerate(zip(rules.steps, step_starts(rules), strict=True)):
         if index > reached or start > elapsed or step.preferred:
             continue
-        parts: list[Any] = []
-        if step.team is not None:
-            team_id = teams.get(step.team)
-            parts.append(AgentState.team_id == team_id if team_id is not None else false())
+        team_id = None if step.team is None else teams.get(step.team, 0)
         skill = step.skill or item.queue_skill
-        if step.min_level is not None and skill is not None:
+        level = step.min_level if step.min_level is not None and skill is not None else None
+        options.append((team_id, skill if level is not None else None, level))
+    return tuple(options)
+
+
+def _step_filter(options: tuple[StepOption, ...] | None, preferred: bool) -> Any:
+    """SQL for "the item's rules have reached this agent" (values are literals of the shape)."""
+    if options is None:
+        return true()
+    clauses: list[Any] = []
+    if preferred:
+        clauses.append(AgentState.user_id == bindparam("preferred_agent"))
+    for team_id, skill, level in options:
+        parts: list[Any] = []
+        if team_id is not None:
+            parts.append(AgentState.team_id == team_id if team_id else false())
+        if level is not None:
             parts.append(exists().where(AgentSkill.user_id == AgentState.user_id,
-                                        AgentSkill.skill == skill,
-                                        AgentSkill.level >= step.min_level))
-        options.append(and_(*parts) if parts else true())
-    return or_(*options) if options else false()
+                                        AgentSkill.skill == skill, AgentSkill.level >= level))
+        clauses.append(and_(*parts) if parts else true())
+    return or_(*clauses) if clauses else false()
+
+
+@functools.lru_cache(maxsize=1024)
+def _candidate_shape(kind: str, excluded_kinds: tuple[str, ...],
+                     options: tuple[StepOption, ...] | None, preferred: bool,
+                     has_language: bool, skills: int, has_exclude: bool,
+                     order: tuple[str, ...]) -> Select[Any]:
+    """Build (once per shape) the candidate statement; the values are bound parameters.
+
+    Binds: ``queue_id``, ``refusal_cutoff``, ``item_id``, ``limit``, and as the
+    shape needs them ``preferred_agent``, ``language_like``, ``cand_skill_<n>``/
+    ``cand_level_<n>`` and ``exclude``. Building the statement each decision cost
+    more Python time than running it.
+    """
+    query = (
+        select(AgentState.user_id)
+        .join(QueueMember, and_(QueueMember.user_id == AgentState.user_id,
+                                QueueMember.queue_id == bindparam("queue_id")))
+        .join(AgentCapacity, and_(AgentCapacity.user_id == AgentState.user_id,
+                                  AgentCapacity.kind == kind))
+        .where(has_room_for(kind),
+               AgentState.presence == Presence.AVAILABLE,
+               AgentCapacity.load < AgentCapacity.maximum,
+               _step_filter(options, preferred),
+               _not_refused(AgentState.user_id, bindparam("item_id"),
+                            bindparam("refusal_cutoff")))
+    )
+    if excluded_kinds:
+        other = AgentCapacity.__table__.alias("other_capacity")
+        query = query.where(not_(exists().where(other.c.user_id == AgentState.user_id,
+                                                other.c.kind.in_(excluded_kinds),
+                                                other.c.load > 0)))
+    if has_language:
+        query = query.join(User, User.id == AgentState.user_id).where(
+            (literal(",") + User.languages + literal(",")).like(bindparam("language_like")))
+    for n in range(skills):
+        query = query.where(exists().where(AgentSkill.user_id == AgentState.user_id,
+                                           AgentSkill.skill == bindparam(f"cand_skill_{n}"),
+                                           AgentSkill.level >= bindparam(f"cand_level_{n}")))
+    if has_exclude:
+        query = query.where(AgentState.user_id.not_in(bindparam("exclude", expanding=True)))
+    ordering: list[Any] = []
+    for criterion in order:
+        if criterion == "sticky" and preferred:
+            ordering.append(AgentState.user_id != bindparam("preferred_agent"))
+        elif criterion == "blocking" and excluded_kinds:
+            ordering.append(AgentCapacity.load == 0)
+        elif criterion == "load":
+            ordering.append(AgentCapacity.load * 1.0 / AgentCapacity.maximum)
+        elif criterion == "idle":
+            ordering.append(AgentState.last_assigned_at.asc().nulls_first())
+    ordering.append(AgentState.user_id)
+    return query.order_by(*ordering).limit(bindparam("limit"))
 
 
 def candidate_agents(session: Session, item: ItemSnapshot, policy: RoutingPolicy,
@@ -397,45 +468,25 @@ def candidate_agents(session: Session, item: ItemSnapshot, policy: RoutingPolicy
     The SQL order approximates the queue's ranking; ``rank_agents`` orders the
     returned few exactly.
     """
-    excluded_kinds = sorted(policy.excluded_by(item.kind))
-    cutoff = now - policy.decline_cooldown
-    query = (
-        select(AgentState.user_id)
-        .join(QueueMember, and_(QueueMember.user_id == AgentState.user_id,
-                                QueueMember.queue_id == item.queue_id))
-        .join(AgentCapacity, and_(AgentCapacity.user_id == AgentState.user_id,
-                                  AgentCapacity.kind == item.kind))
-        .where(has_room_for(item.kind),
-               AgentState.presence == Presence.AVAILABLE,
-               AgentCapacity.load < AgentCapacity.maximum,
-               _step_filter(session, item, policy, now),
-               _not_refused(AgentState.user_id, item.item_id, cutoff))
-    )
-    if excluded_kinds:
-        other = AgentCapacity.__table__.alias("other_capacity")
-        query = query.where(not_(exists().where(other.c.user_id == AgentState.user_id,
-                                                other.c.kind.in_(excluded_kinds),
-                                                other.c.load > 0)))
+    options = _step_options(session, item, policy, now)
+    preferred = item.preferred_agent_id is not None
+    skills = sorted(item.skills.items())
+    statement = _candidate_shape(
+        item.kind, tuple(sorted(policy.excluded_by(item.kind))), options, preferred,
+        bool(item.language), len(skills), bool(exclude), tuple(order))
+    params: dict[str, Any] = {"queue_id": item.queue_id, "item_id": item.item_id,
+                              "refusal_cutoff": now - policy.decline_cooldown,
+                              "limit": limit}
+    if preferred:
+        params["preferred_agent"] = item.preferred_agent_id
     if item.language:
-        query = query.join(User, User.id == AgentState.user_id).where(
-            (literal(",") + User.languages + literal(",")).like(f"%,{item.language},%"))
-    for skill, level in sorted(item.skills.items()):
-        query = query.where(exists().where(AgentSkill.user_id == AgentState.user_id,
-                                           AgentSkill.skill == skill, AgentSkill.level >= level))
+        params["language_like"] = f"%,{item.language},%"
+    for n, (skill, level) in enumerate(skills):
+        params[f"cand_skill_{n}"] = skill
+        params[f"cand_level_{n}"] = level
     if exclude:
-        query = query.where(AgentState.user_id.not_in(sorted(exclude)))
-    ordering: list[Any] = []
-    for criterion in order:
-        if criterion == "sticky" and item.preferred_agent_id is not None:
-            ordering.append(AgentState.user_id != item.preferred_agent_id)
-        elif criterion == "blocking" and excluded_kinds:
-            ordering.append(AgentCapacity.load == 0)
-        elif criterion == "load":
-            ordering.append(AgentCapacity.load * 1.0 / AgentCapacity.maximum)
-        elif criterion == "idle":
-            ordering.append(AgentState.last_assigned_at.asc().nulls_first())
-    ordering.append(AgentState.user_id)
-    return list(session.scalars(query.order_by(*ordering).limit(limit)))
+        params["exclude"] = sorted(exclude)
+    return list(session.scalars(statement, params))
 
 
 def free_agent_ids(session: Session, limit: int | None = None) -> list[int]:

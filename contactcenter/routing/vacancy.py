@@ -54,8 +54,8 @@ def _refresh_statement(exclusive: frozenset[tuple[str, str]], stamp: bool) -> An
     ``stamp`` also sets ``last_assigned_at`` and ``updated_at`` from bound
     parameters: a decision writes the agent's row once, not twice.
     """
-    cap = AgentCapacity.__table__
-    states = AgentState.__table__
+    cap: Any = AgentCapacity.__table__
+    states: Any = AgentState.__table__
     agent_id: Any = bindparam("agent_id")
     parts: list[Any] = []
     for kind in KINDS:
