@@ -63,6 +63,19 @@ def test_webhook_burst_short_variant_stores_each_sms_once_and_refuses_forgeries(
     assert isinstance(codes, dict)
     assert set(codes["forged"]) <= {"403"} and set(codes["redelivered"]) <= {"200"}, codes
     assert isinstance(result["latency"], dict) and result["latency"]["p99_ms"] > 0
+    # Delivery status callbacks for the product's own SMS replies, shuffled and repeated
+    # (and forged "failed" ones, refused above): every reply ends delivered, never went back.
+    callbacks = result["status_callbacks"]
+    assert isinstance(callbacks, dict)
+    assert set(codes["status"]) == {"200"}, codes
+    assert sum(codes["status"].values()) == callbacks["callbacks"] > 0, callbacks
+    assert callbacks["replies_with_backward_callbacks"] >= 1, callbacks
+    assert callbacks["forged_failed_callbacks"] >= 1, callbacks
+    assert callbacks["sent_to_twilio"] == callbacks["outbound_sms_stored"] == callbacks["replies"]
+    assert callbacks["final_status"] == {"delivered": callbacks["replies"]}, callbacks
+    assert callbacks["regressions"] == callbacks["failed"] == 0, callbacks
+    assert callbacks["without_delivered_at"] == 0 and callbacks["monotonic"] is True, callbacks
+    assert "not_covered" not in result
 
 
 def test_chat_concurrency_short_variant_delivers_every_message_once() -> None:
