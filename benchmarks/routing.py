@@ -34,7 +34,7 @@ latency still per decision and throughput over the wall-clock span of their
 timed windows; its own FIFO run is its ``baseline``. Durability is the server's
 ``synchronous_commit`` (reported) for every transaction but those that only make
 offers, which the engine commits asynchronously when the policy's
-``async_offers`` is on (the default; ``--sync-offers`` turns it off for a
+``async_offers`` is on (off by default; ``--async-offers`` turns it on for a
 comparison); ``commit_mode`` says which ran. Every other writing decision waits
 for its WAL flush, and concurrent routers share flushes (group commit).
 ``--sweep`` runs 5,000 and 50,000 waiting and reports ``flatness_large_over_small``;
@@ -338,8 +338,8 @@ def measure_backend(backend: str, args: argparse.Namespace, n_agents: int, n_wai
     version = None
     out: dict[str, Any] = {}
     policies = [("value", engine.default_policy()), ("fifo", engine.fifo_policy())]
-    if args.sync_offers:
-        policies = [(name, dataclasses.replace(p, async_offers=False)) for name, p in policies]
+    if args.async_offers:
+        policies = [(name, dataclasses.replace(p, async_offers=True)) for name, p in policies]
     for name, policy in policies:
         if backend == "sqlite":
             ctx = sqlite_database("bench-routing-")
@@ -454,9 +454,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=4,
                         help="concurrent PostgreSQL workers for postgres_concurrent (1: off)")
     parser.add_argument("--skip-concurrent", action="store_true")
-    parser.add_argument("--sync-offers", action="store_true",
-                        help="commit offer-only transactions synchronously too "
-                             "(policy async_offers off)")
+    parser.add_argument("--async-offers", action="store_true",
+                        help="commit offer-only transactions asynchronously "
+                             "(policy async_offers on)")
     args = parser.parse_args(argv)
     import logging
 
@@ -475,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
                                            "customers": CUSTOMERS,
                                            "held_per_agent": "10 tickets + 1 call or 3 chats",
                                            "backlog_hours": BACKLOG_HOURS,
-                                           "sync_offers_flag": args.sync_offers}}
+                                           "async_offers_flag": args.async_offers}}
     version = None
     if args.sweep:
         report["by_waiting"] = {}

@@ -45,7 +45,7 @@ class RoutingPolicy:
     decline_cooldown: dt.timedelta = dt.timedelta(seconds=300)
     # PostgreSQL: commit transactions that only make offers without waiting for the
     # WAL flush (``[durability] async_offers`` in the rules file; see durability.py).
-    async_offers: bool = True
+    async_offers: bool = False
 
     def rules_for(self, queue_slug: str | None) -> QueueRules:
         """Return a queue's rules (the defaults when it has none of its own)."""

@@ -178,12 +178,15 @@ def queue_of(session: Session, queue_id: int) -> QueueInfo:
     return found
 
 
-def _snapshot_statement(ids: Sequence[int]) -> Any:
-    """One round trip for an agent's languages, skills, queues and capacities.
+@functools.lru_cache(maxsize=1)
+def _snapshot_statement() -> Any:
+    """One round trip for agents' languages, skills, queues and capacities (built once).
 
     A UNION ALL of four indexed lookups with a common shape ``(user_id, tag, text,
     a, b)``: ``L`` languages, ``S`` skill/level, ``Q`` queue id, ``C`` kind/maximum/load.
+    The agents' ids are bound as ``snapshot_ids`` (expanding).
     """
+    ids: Any = bindparam("snapshot_ids", expanding=True)
     null_int: Any = literal(None).cast(Integer)
     null_text: Any = literal(None).cast(String)
     return union_all(
@@ -208,7 +211,8 @@ def agent_snapshots(session: Session, states: Sequence[AgentState]) -> dict[int,
     queues: dict[int, set[int]] = {i: set() for i in ids}
     capacity: dict[int, dict[str, int]] = {i: {} for i in ids}
     load: dict[int, dict[str, int]] = {i: {} for i in ids}
-    for user_id, tag, name, a, b in session.execute(_snapshot_statement(ids)):
+    for user_id, tag, name, a, b in session.execute(_snapshot_statement(),
+                                                    {"snapshot_ids": ids}):
         if tag == "L":
             languages[user_id] = name
         elif tag == "S":

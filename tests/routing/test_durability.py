@@ -28,12 +28,12 @@ ROOT = Path(__file__).resolve().parents[2]
 ASYNC = "SET LOCAL synchronous_commit TO OFF"
 
 
-def test_async_offers_is_on_by_default_and_in_the_sample_rules_file() -> None:
-    assert RoutingPolicy().async_offers is True
+def test_async_offers_is_off_by_default_and_in_the_sample_rules_file() -> None:
+    assert RoutingPolicy().async_offers is False
     sample = parse_policy(read_rules_file(ROOT / "config" / "routing.toml"))
-    assert sample.async_offers is True
-    assert parse_policy({"durability": {"async_offers": False}}).async_offers is False
-    assert engine.fifo_policy().async_offers is True
+    assert sample.async_offers is False
+    assert parse_policy({"durability": {"async_offers": True}}).async_offers is True
+    assert engine.fifo_policy().async_offers is False
 
 
 @pytest.mark.parametrize("bad", [{"async_offers": "yes"}, {"async_offers": 1},
@@ -88,7 +88,7 @@ def _waiting_chat(db: Database, policy: RoutingPolicy, queue_id: int, customer: 
 @pytest.mark.postgres
 def test_a_settle_that_only_offers_commits_asynchronously_and_is_visible_first(
         pg_db: Database) -> None:
-    policy = parse_policy({})
+    policy = parse_policy({"durability": {"async_offers": True}})
     queue_ids, agent_ids, customers = build_center(pg_db, policy, 1, "available", queues=1)
     item_id = _waiting_chat(pg_db, policy, queue_ids[0], customers[0])
     seen: list[tuple[str, bool]] = []
@@ -122,7 +122,7 @@ def test_a_settle_that_only_offers_commits_asynchronously_and_is_visible_first(
 
 @pytest.mark.postgres
 def test_with_async_offers_off_and_for_assignments_every_commit_waits(pg_db: Database) -> None:
-    base = parse_policy({})
+    base = parse_policy({"durability": {"async_offers": True}})
     queue_ids, agent_ids, customers = build_center(pg_db, base, 2, "available", queues=1)
     statements = Statements(pg_db)
 
@@ -133,7 +133,8 @@ def test_with_async_offers_off_and_for_assignments_every_commit_waits(pg_db: Dat
     assert [d.action for d in result.decisions] == ["offer"]
 
     # No offer timeout: the match assigns directly, which must survive a crash.
-    direct = parse_policy({}, Settings(routing_offer_timeouts="chat=0"))
+    direct = parse_policy({"durability": {"async_offers": True}},
+                          Settings(routing_offer_timeouts="chat=0"))
     item_id = _waiting_chat(pg_db, direct, queue_ids[0], customers[1])
     with pg_db.session() as s:
         result = engine.settle(s, [item_id], [], utcnow(), direct)
