@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
 
@@ -85,6 +86,16 @@ def add_identity(session: Session, customer: Customer, kind: str, raw: str) -> C
     return identity
 
 
+@functools.cache
+def _identify_statement() -> Select[tuple[Customer]]:
+    """Build (once) the look-up of a customer by identity: every inbound contact runs it."""
+    return (select(Customer)
+            .join(CustomerIdentity, CustomerIdentity.customer_id == Customer.id)
+            .where(CustomerIdentity.kind == bindparam("kind"),
+                   CustomerIdentity.address == bindparam("address"))
+            .options(lazyload(Customer.identities)))
+
+
 def identify_customer(
     session: Session,
     kind: str,
@@ -99,11 +110,7 @@ def identify_customer(
     savepoint and a unique violation falls back to the row the other writer made.
     """
     address = normalise_identity(kind, raw)
-    found = session.scalar(
-        select(Customer).join(CustomerIdentity, CustomerIdentity.customer_id == Customer.id)
-        .where(CustomerIdentity.kind == kind, CustomerIdentity.address == address)
-        .options(lazyload(Customer.identities))
-    )
+    found = session.scalar(_identify_statement(), {"kind": kind, "address": address})
     if found is not None:
         customer = resolve_customer(session, found)
         if name and not customer.name:

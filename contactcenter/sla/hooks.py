@@ -14,9 +14,15 @@ None of these commit.
 
 from __future__ import annotations
 
+import contextlib
+from typing import TYPE_CHECKING
+
 from contactcenter import hooks
 from contactcenter.sla import service
 from contactcenter.sla.models import ClockState, Entitlement, SlaClock, TicketSla
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 @hooks.on_intake
@@ -32,13 +38,23 @@ def start_clocks(ctx: hooks.IntakeContext) -> None:
                                       ctx.now, clocks_out=started)
     else:
         sla = ctx.session.get(TicketSla, ctx.ticket.id)
-        service.customer_wrote(ctx.session, ctx.settings, ctx.ticket, ctx.customer, ctx.now,
-                               reopened=ctx.reopened, automatic=ctx.contact.auto_submitted)
+        # With the SLA row in hand, customer_wrote reads clocks, calendars and targets: no
+        # pending event row changes those answers, so they need not be flushed first (and
+        # what it changes itself it flushes, or ``_clocks_pending`` below does).
+        skip = sla is not None and hooks.only_events_pending(ctx.session)
+        with ctx.session.no_autoflush if skip else contextlib.nullcontext():
+            service.customer_wrote(ctx.session, ctx.settings, ctx.ticket, ctx.customer,
+                                   ctx.now, reopened=ctx.reopened,
+                                   automatic=ctx.contact.auto_submitted)
         if sla is None:  # customer_wrote opened the clocks of a ticket that had none
             sla = ctx.session.get(TicketSla, ctx.ticket.id)
     if started is None:
-        ctx.session.flush()
-        due = service.earliest_due(ctx.session, ctx.ticket.id)
+        if _clocks_pending(ctx.session):
+            ctx.session.flush()
+        # Only clock rows decide the deadline: with none of them pending, the rest (the
+        # message's events) is left to the next flush instead of one more of its own.
+        with ctx.session.no_autoflush:
+            due = service.earliest_due(ctx.session, ctx.ticket.id)
     else:  # a new ticket has no clocks but the ones just started (flushed with it)
         dues = [c.due_at for c in started
                 if c.state == ClockState.RUNNING and c.due_at is not None]
@@ -48,6 +64,12 @@ def start_clocks(ctx: hooks.IntakeContext) -> None:
     if sla is not None and sla.entitlement in (Entitlement.EXPIRED, Entitlement.EXHAUSTED,
                                                Entitlement.PENDING) and sla.entitlement_note:
         ctx.flags.append(sla.entitlement_note)
+
+
+def _clocks_pending(session: Session) -> bool:
+    """Whether the session holds unflushed SLA rows (which ``earliest_due`` must see)."""
+    return any(isinstance(obj, (SlaClock, TicketSla))
+               for group in (session.new, session.dirty, session.deleted) for obj in group)
 
 
 @hooks.on_reply

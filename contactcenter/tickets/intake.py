@@ -36,7 +36,7 @@ from contactcenter.customers.models import Customer
 from contactcenter.customers.service import add_identity, identify_customer
 from contactcenter.db import utcnow
 from contactcenter.events import record_event, room
-from contactcenter.hooks import drop_cache_on_change, transaction_cache
+from contactcenter.hooks import drop_cache_on_change, only_events_pending, transaction_cache
 from contactcenter.tickets.attachments import safe_filename, store_bytes, sync_files
 from contactcenter.tickets.errors import IntakeError
 from contactcenter.tickets.html import sanitise_html
@@ -195,9 +195,7 @@ def _thread(session: Session, contact: InboundContact, customer: Customer,
     decision = decide()
     if decision.rule is not ThreadRule.EXPLICIT and hints.in_reply_to:
         if hints.verify_sender:
-            found["replied_to"], found["replied_to_ok"] = _sender_reference(
-                session, contact, Message.channel == contact.channel,
-                Message.external_id.in_(hints.in_reply_to[:50]))
+            found["replied_to"], found["replied_to_ok"] = _sender_reference(session, contact)
         else:
             found["replied_to"], _ = _candidate(
                 session, Message.channel == contact.channel,
@@ -209,8 +207,7 @@ def _thread(session: Session, contact: InboundContact, customer: Customer,
         # its own: the original joins it when it finally comes.
         if hints.verify_sender:
             found["replied_to"], found["replied_to_ok"] = _sender_reference(
-                session, contact, MessageReference.channel == contact.channel,
-                MessageReference.ref == contact.external_id[:500], reverse=True)
+                session, contact, reverse=True)
         else:
             found["replied_to"], _ = _candidate(
                 session, MessageReference.channel == contact.channel,
@@ -267,11 +264,12 @@ def _token_reference(session: Session, contact: InboundContact, customer: Custom
     return claim, False
 
 
-def _sender_reference(session: Session, contact: InboundContact, *conditions: Any,
-                      reverse: bool = False) -> tuple[Candidate | None, bool]:
-    """Return the ticket reply headers name, and whether this sender wrote the message named.
+@functools.cache
+def _sender_reference_statement(reverse: bool) -> Any:
+    """Build (once) the look-up of ``_sender_reference``, its values as bound parameters.
 
-    ``reverse``: the message that named this one's id (a reply that came first).
+    Every new e-mail runs the reverse look-up: building the joined select per call cost
+    about as much as running it.
     """
     query = (select(Ticket.id, Ticket.customer_id, Customer.organisation_id, Ticket.status,
                     Ticket.last_activity_at, Message.sender, Message.direction)
@@ -279,10 +277,30 @@ def _sender_reference(session: Session, contact: InboundContact, *conditions: An
     if reverse:
         query = (query.join(MessageReference, MessageReference.ticket_id == Ticket.id)
                  .join(Message, Message.id == MessageReference.message_id)
+                 .where(MessageReference.channel == bindparam("channel"),
+                        MessageReference.ref == bindparam("ref"))
                  .order_by(MessageReference.id))
     else:
-        query = query.join(Message, Message.ticket_id == Ticket.id).order_by(Message.id.desc())
-    rows = session.execute(query.where(*conditions).limit(50)).all()
+        query = (query.join(Message, Message.ticket_id == Ticket.id)
+                 .where(Message.channel == bindparam("channel"),
+                        Message.external_id.in_(bindparam("refs", expanding=True)))
+                 .order_by(Message.id.desc()))
+    return query.limit(50)
+
+
+def _sender_reference(session: Session, contact: InboundContact, *,
+                      reverse: bool = False) -> tuple[Candidate | None, bool]:
+    """Return the ticket reply headers name, and whether this sender wrote the message named.
+
+    Forward: the newest message of the channel whose id the reply headers name.
+    ``reverse``: the message that named this one's id (a reply that came first).
+    """
+    params: dict[str, Any] = {"channel": contact.channel}
+    if reverse:
+        params["ref"] = contact.external_id[:500]
+    else:
+        params["refs"] = list(contact.thread.in_reply_to[:50])
+    rows = session.execute(_sender_reference_statement(reverse), params).all()
     if not rows:
         return None, False
     sender = normalise_recipient(contact.sender.address)
@@ -431,16 +449,23 @@ def apply_contact(session: Session, contact: InboundContact, settings: Settings,
     inbox = _inbox_facts(session, contact.inbox_id)
     window = (inbox.reopen_window_days if inbox and inbox.reopen_window_days is not None
               else settings.reopen_window_days)
-    ticket, rule, claimed = _thread(session, contact, customer, now, window, settings)
-    if ticket is None and claimed is None:
-        grouped = _over_sender_limit(session, contact, customer, now, settings)
-        if grouped is not None:
-            ticket, rule = grouped, ThreadRule.SENDER_LIMIT
+    if not only_events_pending(session):
+        session.flush()
+    # Nothing but event rows is pending now (flushed above otherwise), and no look-up
+    # below reads the event log: autoflushing them before each look-up (a new customer's
+    # event) cost a flush of its own per message; they go with the message's flush.
+    with session.no_autoflush:
+        ticket, rule, claimed = _thread(session, contact, customer, now, window, settings)
+        if ticket is None and claimed is None:
+            grouped = _over_sender_limit(session, contact, customer, now, settings)
+            if grouped is not None:
+                ticket, rule = grouped, ThreadRule.SENDER_LIMIT
+        number = next_ticket_number(session) if ticket is None else None
     created = ticket is None
     reopened = False
     if ticket is None:
         ticket = Ticket(
-            number=next_ticket_number(session),
+            number=number,
             subject=(contact.subject or contact.text.strip().split("\n", 1)[0])[:500]
             or NO_CONTENT,
             channel=contact.channel, customer_id=customer.id, inbox_id=contact.inbox_id,
@@ -665,10 +690,14 @@ def _apply_payload(session: Session, channel: str, external_id: str, payload: by
         "received_at": utcnow(), "state": RawState.PENDING, "error": ""}).scalar_one()
     contact = dataclasses.replace(contact, raw_id=raw_id, inbox_id=inbox_id)
     result = apply_contact(session, contact, settings, raw_is_new=True)
-    session.execute(mark, {
-        "raw_id": raw_id, "error": "", "processed_at": utcnow(), "ticket_id": result.ticket_id,
-        "state": {"duplicate": RawState.DUPLICATE, "ignored": RawState.IGNORED}.get(
-            result.status, RawState.PROCESSED)})
+    # The update names the raw row alone, which no pending object changes: whatever the
+    # intake hooks left pending (clocks, events) goes with the next flush, not one of its own.
+    with session.no_autoflush:
+        session.execute(mark, {
+            "raw_id": raw_id, "error": "", "processed_at": utcnow(),
+            "ticket_id": result.ticket_id,
+            "state": {"duplicate": RawState.DUPLICATE, "ignored": RawState.IGNORED}.get(
+                result.status, RawState.PROCESSED)})
     if after_apply is not None:
         after_apply(session, result, contact, payload)
     return result, raw_id

@@ -50,6 +50,7 @@ from contactcenter.config import Settings
 from contactcenter.customers.models import Customer
 from contactcenter.db import utcnow
 from contactcenter.events import record_event
+from contactcenter.hooks import transaction_cache
 from contactcenter.tickets.intake import ticket_rooms
 from contactcenter.tickets.models import (
     DeliveryState,
@@ -254,14 +255,34 @@ def _own_addresses(session: Session, settings: Settings) -> list[str]:
     return [*addresses, settings.smtp_from_address]
 
 
+@functools.cache
+def _ceiling_statement(no_inbox: bool) -> Select[Any]:
+    """Build (once) the newest mailbox-ceiling suppression since ``since``, parameterised."""
+    mailbox = (AutoreplyLog.inbox_id.is_(None) if no_inbox
+               else AutoreplyLog.inbox_id == bindparam("inbox_id"))
+    return select(func.max(AutoreplyLog.sent_at)).where(
+        AutoreplyLog.suppressed_reason == MAILBOX_CEILING, mailbox,
+        AutoreplyLog.sent_at > bindparam("since"))
+
+
 def _alert_ceiling(session: Session, ticket: Ticket, settings: Settings,
                    now: dt.datetime) -> None:
-    """Tell supervisors once per pause that a mailbox stopped sending automatic mail."""
-    already = session.scalar(select(AutoreplyLog.id).where(
-        AutoreplyLog.suppressed_reason == MAILBOX_CEILING, _mailbox(ticket.inbox_id),
-        AutoreplyLog.sent_at > now - HOUR).limit(1))
-    if already is not None:
+    """Tell supervisors once per pause that a mailbox stopped sending automatic mail.
+
+    The newest ceiling suppression seen is kept for the transaction (rows are only ever
+    added, and a rolled-back SAVEPOINT drops the cache): once a mailbox is paused, the
+    rest of a batch (``ingest email``) asks the database no more.
+    """
+    seen = transaction_cache(session, "autoreply_ceiling")
+    latest: dt.datetime | None = seen.get(ticket.inbox_id)
+    if latest is None or latest <= now - HOUR:
+        latest = session.scalar(_ceiling_statement(ticket.inbox_id is None),
+                                {"inbox_id": ticket.inbox_id, "since": now - HOUR})
+    if latest is not None:
+        seen[ticket.inbox_id] = latest
         return
+    # The suppression row _decide adds next is this pause's mark, at ``now``.
+    seen[ticket.inbox_id] = now
     log.error("automatic mail of inbox %s paused: %s automatic messages in the last hour "
               "(CONTACTCENTER_AUTOREPLY_MAILBOX_HOURLY_CAP)", ticket.inbox_id,
               settings.autoreply_mailbox_hourly_cap)
