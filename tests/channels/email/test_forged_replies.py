@@ -29,10 +29,10 @@ from contactcenter.channels.base import Identity, InboundContact, ThreadHints
 from contactcenter.channels.chat.service import chat_history
 from contactcenter.channels.email.loop_models import AutoreplyLog
 from contactcenter.channels.email.outbound import build_email
-from contactcenter.channels.email.receive import Received, receive_email
+from contactcenter.channels.email.receive import Received
 from contactcenter.config import Settings, SettingsError
 from contactcenter.tickets.intake import ingest_inbound
-from contactcenter.tickets.models import Direction, Inbox, Message, Ticket
+from contactcenter.tickets.models import Direction, Message, Ticket
 from contactcenter.tickets.outbox import to_outbound
 from contactcenter.tickets.reply_token import (
     is_token_for,
@@ -59,22 +59,6 @@ def mail(sender: str, *, to: str = INBOX, subject: str = "Re: Router down",
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return settings.replace(smtp_domain="ours.example")
-
-
-@pytest.fixture
-def inbox(session: Session) -> Inbox:
-    box = Inbox(name="Help", channel="email", address=INBOX)
-    session.add(box)
-    session.commit()
-    return box
-
-
-@pytest.fixture
-def receive(session: Session, settings: Settings, registry: Any, inbox: Inbox) -> Any:
-    def deliver(raw: bytes) -> Received:
-        return receive_email(session, raw, registry, settings, inbox.id)
-
-    return deliver
 
 
 @pytest.fixture

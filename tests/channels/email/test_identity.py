@@ -17,9 +17,8 @@ from sqlalchemy.orm import Session
 from contactcenter.accounts.models import User
 from contactcenter.channels.email.loop_models import AutoreplyLog
 from contactcenter.channels.email.parser import email_to_contact, parse_email
-from contactcenter.channels.email.receive import Received, receive_email
-from contactcenter.config import Settings
-from contactcenter.tickets.models import Direction, Inbox, Message, RawInbound, Ticket
+from contactcenter.channels.email.receive import Received
+from contactcenter.tickets.models import Direction, Message, RawInbound, Ticket
 
 INBOX = "help@ours.example"
 _ids = itertools.count(1)
@@ -33,22 +32,6 @@ def mail(*from_fields: str, subject: str = "Router down", body: str = "It blinks
               "Content-Type: text/plain; charset=utf-8"]
     head = "\r\n".join(lines) + "\r\n" + extra.replace("\n", "\r\n")
     return (head.rstrip("\r\n") + "\r\n\r\n" + body + "\r\n").encode()
-
-
-@pytest.fixture
-def inbox(session: Session) -> Inbox:
-    box = Inbox(name="Help", channel="email", address=INBOX)
-    session.add(box)
-    session.commit()
-    return box
-
-
-@pytest.fixture
-def receive(session: Session, settings: Settings, registry: Any, inbox: Inbox) -> Any:
-    def deliver(raw: bytes) -> Received:
-        return receive_email(session, raw, registry, settings, inbox.id)
-
-    return deliver
 
 
 @pytest.fixture

@@ -58,14 +58,6 @@ def settings(tmp_path: Path, sink_server: Sink) -> Settings:
                     smtp_domain="support.acme.test")
 
 
-@pytest.fixture
-def inbox(session: Session) -> Inbox:
-    box = Inbox(name="Help", channel="email", address=INBOX)
-    session.add(box)
-    session.commit()
-    return box
-
-
 def acknowledgements(session: Session) -> list[Message]:
     return list(session.scalars(select(Message).where(
         Message.direction == Direction.OUTBOUND, Message.auto_submitted.is_(True))

@@ -56,14 +56,6 @@ def settings(tmp_path: Path, sink_server: Sink) -> Settings:
                     smtp_domain="support.acme.test")
 
 
-@pytest.fixture
-def inbox(session: Session) -> Inbox:
-    box = Inbox(name="Help", channel="email", address=INBOX)
-    session.add(box)
-    session.commit()
-    return box
-
-
 def left_pending(session: Session, inbox: Inbox, *raws: bytes) -> list[int]:
     """Store mail as the SMTP server does before its 250, then leave it unprocessed."""
     ids = []

@@ -118,14 +118,6 @@ def stand_in() -> ChannelRegistry:
 
 
 @pytest.fixture
-def inbox(session: Session) -> Inbox:
-    box = Inbox(name="Help", channel="email", address=INBOX)
-    session.add(box)
-    session.commit()
-    return box
-
-
-@pytest.fixture
 def receive(session: Session, settings: Settings, stand_in: ChannelRegistry,
             inbox: Inbox) -> Any:
     def deliver(raw: bytes, **kwargs: Any) -> Received:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -25,14 +24,6 @@ def mail(sender: str, n: int) -> bytes:
     return (f"From: {sender}\r\nTo: {INBOX}\r\nSubject: Buy now {n}\r\n"
             f"Message-ID: <bomb-{n}-{sender}>\r\nContent-Type: text/plain; charset=utf-8\r\n"
             f"\r\nSpam number {n}.\r\n").encode()
-
-
-@pytest.fixture
-def inbox(session: Session) -> Inbox:
-    box = Inbox(name="Help", channel="email", address=INBOX)
-    session.add(box)
-    session.commit()
-    return box
 
 
 def count(session: Session, model: type, *where: Any) -> int:
