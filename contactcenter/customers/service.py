@@ -87,7 +87,7 @@ def add_identity(session: Session, customer: Customer, kind: str, raw: str) -> C
 
 
 @functools.cache
-def _identify_statement() -> Select[tuple[Customer]]:
+def _identify_statement() -> Select[Customer]:
     """Build (once) the look-up of a customer by identity: every inbound contact runs it."""
     return (select(Customer)
             .join(CustomerIdentity, CustomerIdentity.customer_id == Customer.id)
