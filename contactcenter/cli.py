@@ -33,68 +33,6 @@ def _db(settings: Settings, upgrade: bool = True) -> Any:
     return db
 
 
-def _migration_heads() -> set[str]:
-    """Return the head revisions of the packaged migrations, read without importing Alembic.
-
-    Each revision file's ``revision`` and ``down_revision`` literals are read with
-    ``ast``; anything unexpected gives an empty set, which makes the caller migrate.
-    """
-    import ast
-
-    from contactcenter.db import MIGRATIONS_DIR
-
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")):
-        values: dict[str, Any] = {}
-        try:
-            for node in ast.parse(path.read_text(encoding="utf-8")).body:
-                if isinstance(node, ast.Assign) and len(node.targets) == 1:
-                    target, value = node.targets[0], node.value
-                elif isinstance(node, ast.AnnAssign) and node.value is not None:
-                    target, value = node.target, node.value
-                else:
-                    continue
-                if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
-                    values[target.id] = ast.literal_eval(value)
-        except (OSError, SyntaxError, ValueError):
-            return set()
-        if not isinstance(values.get("revision"), str):
-            return set()
-        revisions.add(values["revision"])
-        down = values.get("down_revision")
-        parents.update([down] if isinstance(down, str) else list(down or ()))
-    return revisions - parents
-
-
-def _db_migrated(settings: Settings) -> Any:
-    """Open the database for a short command, migrating only when it is not at head.
-
-    ``ingest email`` and ``replay`` run often and briefly: importing Alembic and running
-    its environment only to find nothing to do cost a third of a second of every run.
-    The stored revision is compared with the packaged heads first; on any doubt (a
-    fresh database, a read error, a head we cannot read) the full upgrade runs.
-    """
-    from sqlalchemy import text
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from contactcenter.db import Database, import_models
-
-    db = Database(settings.effective_database_url)
-    heads = _migration_heads()
-    try:
-        with db.engine.connect() as connection:
-            stored = set(connection.execute(
-                text("SELECT version_num FROM alembic_version")).scalars())
-    except SQLAlchemyError:  # no table yet (a fresh database), or unreadable: migrate
-        stored = set()
-    if heads and stored == heads:
-        import_models()  # as the migration environment would have: every mapper known
-        return db
-    db.dispose()
-    return _db(settings)
-
-
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 def main(verbose: bool) -> None:
@@ -290,7 +228,7 @@ def replay(channel: str | None, limit: int) -> None:
     from contactcenter.tickets.intake import replay_failed
 
     settings = _settings()
-    database = _db_migrated(settings)
+    database = _db(settings)
     registry = load_builtin_adapters()
     with database.session() as session:
         for raw_id, result in replay_failed(session, registry, settings, channel, limit):
@@ -451,7 +389,7 @@ def ingest_email(paths: tuple[Path, ...], inbox_address: str | None) -> None:
     # Started before the database is opened: the forked parse workers hold no connection.
     mail = _parsed_mail(list(_mail_files(paths)), limit)
     first = next(mail, None)
-    database = _db_migrated(settings)
+    database = _db(settings)
     registry = load_builtin_adapters()
     jobs: JobQueue | None = None
     if settings.redis_url:  # events reach the desks, acknowledgements the outbox, via Redis

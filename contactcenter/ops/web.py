@@ -21,7 +21,6 @@ from contactcenter.ops import logs, metrics
 
 bp = Blueprint("ops", __name__)
 
-_heads: dict[str, str | None] = {}
 
 
 @bp.record_once
@@ -84,27 +83,18 @@ def _socket_clients() -> int:
         return 0
 
 
-def _head_revision(url: str) -> str | None:
-    if url not in _heads:
-        from alembic.script import ScriptDirectory
-
-        from contactcenter.db import alembic_config
-
-        _heads[url] = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
-    return _heads[url]
 
 
 def readiness() -> tuple[bool, dict[str, str]]:
     """Check the database, the schema revision and Redis; return (ready, check -> result)."""
-    from alembic.runtime.migration import MigrationContext
+    from contactcenter.db import packaged_head
 
     wired = current_app.extensions["contactcenter"]
     checks: dict[str, str] = {}
     ok = True
     try:
-        with wired.db.engine.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
-        head = _head_revision(wired.db.url)
+        current = wired.db.revision()
+        head = packaged_head()
         if current == head:
             checks["database"] = "ok"
             checks["migrations"] = "ok"

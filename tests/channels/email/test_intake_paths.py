@@ -185,30 +185,31 @@ def test_sanitised_type_does_not_survive_a_change() -> None:
 
 def test_short_commands_migrate_only_when_the_database_is_behind(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from alembic import command
     from alembic.script import ScriptDirectory
 
-    from contactcenter.db import alembic_config
+    from contactcenter.db import alembic_config, packaged_head
 
-    assert cli._migration_heads() == set(
+    assert {packaged_head()} == set(
         ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
     settings = Settings(data_dir=tmp_path / "data", secret_key="test-secret-key-not-for-production")
     upgrades: list[str] = []
-    real = Database.upgrade
+    real = command.upgrade
 
-    def counted(self: Database, revision: str = "head") -> None:
+    def counted(config: object, revision: str) -> None:
         upgrades.append(revision)
-        real(self, revision)
+        real(config, revision)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(Database, "upgrade", counted)
-    cli._db_migrated(settings).dispose()  # a fresh database: migrated
+    monkeypatch.setattr(command, "upgrade", counted)
+    cli._db(settings).dispose()  # a fresh database: migrated
     assert upgrades == ["head"]
-    cli._db_migrated(settings).dispose()  # at head: Alembic is not run again
+    cli._db(settings).dispose()  # at head: Alembic is not run again
     assert upgrades == ["head"]
-    with Database(settings.effective_database_url).engine.begin() as connection:
-        from sqlalchemy import text
-
-        connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
-    behind: list[Settings] = []
-    monkeypatch.setattr(cli, "_db", lambda s, upgrade=True: behind.append(s) or "migrated")
-    assert cli._db_migrated(settings) == "migrated"  # behind: the full upgrade path
-    assert behind == [settings]
+    behind = Database(settings.effective_database_url)
+    command.downgrade(alembic_config(behind.url, behind.engine), "-1")
+    assert behind.revision() != packaged_head()
+    behind.dispose()
+    database = cli._db(settings)  # behind: the full upgrade path
+    assert upgrades == ["head", "head"]
+    assert database.revision() == packaged_head()
+    database.dispose()
