@@ -64,6 +64,18 @@ def login(client: Any, email: str, password: str = PASSWORD, next_: str | None =
     return client.post(url, data={"email": email, "password": password, "csrf_token": token})
 
 
+def csrf_headers(client: Any) -> dict[str, str]:
+    """The header a signed-in page sends with its writes (read from the desk page)."""
+    return {"X-CSRFToken": csrf_of(client.get("/").get_data(as_text=True))}
+
+
+@pytest.fixture
+def agent(client: Any, desk: Desk) -> dict[str, str]:
+    """Sign the desk's agent in on ``client``; return the CSRF header for writes."""
+    assert login(client, "agent@example.test").status_code == 302
+    return csrf_headers(client)
+
+
 def _query(next_: str) -> str:
     from urllib.parse import urlencode
 

@@ -17,18 +17,8 @@ from contactcenter.routing.models import Offer
 from contactcenter.routing.policy import load_policy
 from contactcenter.tickets.models import Ticket
 from contactcenter.tickets.service import add_reply
-from tests.agent_ui.conftest import Desk, csrf_of, ingest, login
+from tests.agent_ui.conftest import Desk, csrf_headers, ingest, login
 from tests.factories import make_user
-
-
-def _csrf(client: Any) -> dict[str, str]:
-    return {"X-CSRFToken": csrf_of(client.get("/").get_data(as_text=True))}
-
-
-@pytest.fixture
-def agent(client: Any, desk: Desk) -> dict[str, str]:
-    assert login(client, "agent@example.test").status_code == 302
-    return _csrf(client)
 
 
 def test_anonymous_gets_401_and_editor_403(client: Any, desk: Desk) -> None:
@@ -159,7 +149,7 @@ def test_saved_views_are_private(client: Any, desk: Desk, agent: dict[str, str],
     assert client.get(f"/desk/api/inbox?saved={view_id}").status_code == 200
     login(client, "super@example.test")
     assert client.get(f"/desk/api/inbox?saved={view_id}").status_code == 404
-    assert client.delete(f"/desk/api/views/{view_id}", headers=_csrf(client)).status_code == 404
+    assert client.delete(f"/desk/api/views/{view_id}", headers=csrf_headers(client)).status_code == 404
 
 
 def test_offer_card_only_for_the_offered_agent(client: Any, desk: Desk, session: Any,
@@ -188,7 +178,7 @@ def test_locale_is_validated_and_changes_the_page(client: Any, desk: Desk,
     assert client.put("/desk/api/me/locale", json={"locale": "ru"}, headers=agent).status_code == 200
     page = client.get("/").get_data(as_text=True)
     assert "Входящие" in page and "Выйти" in page
-    client.put("/desk/api/me/locale", json={"locale": "en"}, headers=_csrf(client))
+    client.put("/desk/api/me/locale", json={"locale": "en"}, headers=csrf_headers(client))
     assert "Inbox" in client.get("/").get_data(as_text=True)
 
 

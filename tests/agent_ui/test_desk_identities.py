@@ -13,19 +13,9 @@ from sqlalchemy import select
 
 from contactcenter.accounts.models import AuditLog
 from contactcenter.customers.models import Customer, CustomerIdentity
-from tests.agent_ui.conftest import Desk, csrf_of, login
+from tests.agent_ui.conftest import Desk, csrf_headers, csrf_of, login
 from tests.agent_ui.test_socket import NS, connect, received_events, rooms_of
 from tests.factories import bearer, make_customer, make_token, make_user
-
-
-def _csrf(client: Any) -> dict[str, str]:
-    return {"X-CSRFToken": csrf_of(client.get("/").get_data(as_text=True))}
-
-
-@pytest.fixture
-def agent(client: Any, desk: Desk) -> dict[str, str]:
-    assert login(client, "agent@example.test").status_code == 302
-    return _csrf(client)
 
 
 def url(customer_id: int, identity_id: int | None = None) -> str:
@@ -167,7 +157,7 @@ def test_an_address_of_another_customer_is_409_without_naming_them_to_an_agent(
 def test_a_supervisor_gets_the_customer_to_merge(client: Any, desk: Desk,
                                                  session: Any) -> None:
     login(client, "super@example.test")
-    headers = _csrf(client)
+    headers = csrf_headers(client)
     response = client.post(url(desk.mine.customer_id),
                            json={"kind": "email", "address": "boris@example.com"},
                            headers=headers)
@@ -278,7 +268,7 @@ def test_an_agent_watching_the_customers_ticket_hears_the_change(
     cid = desk.mine.customer_id
     assert f"customer:{cid}" in rooms_of(app, watcher)
     watcher.get_received(NS)
-    headers = _csrf(other)
+    headers = csrf_headers(other)
     assert client.post(url(cid), json={"kind": "chat", "address": "v-live"},
                        headers=agent).status_code == 201
     assert other.patch(f"/api/v1/customers/{cid}", json={"name": "Olga S. Smirnova"},

@@ -173,14 +173,20 @@ def test_rules_widen_from_skilled_to_anyone_and_a_busy_sticky_agent_is_not_waite
     assert check_invariants(session, policy, later(90)) == []
 
 
+def served_an_hour_ago(session: Any, queue: Any, policy: RoutingPolicy, customer: Any,
+                       agent: Any) -> None:
+    """``agent`` took and finished a call of ``customer`` an hour before T0 (sticky)."""
+    earlier = call(session, queue, policy, now=T0 - dt.timedelta(hours=1), customer_id=customer.id)
+    offer = session.scalars(select(Offer).where(Offer.item_id == earlier.id)).one()
+    engine.accept_offer(session, offer.id, agent.id, T0 - dt.timedelta(hours=1), policy)
+    engine.complete_item(session, earlier.id, T0 - dt.timedelta(minutes=50), policy)
+
+
 def test_a_sticky_agent_at_capacity_is_not_preferred(session: Any, policy: RoutingPolicy) -> None:
     queue = make_queue(session)
     customer = make_customer(session)
     first = make_agent(session, policy, queue)
-    earlier = call(session, queue, policy, now=T0 - dt.timedelta(hours=1), customer_id=customer.id)
-    offer = session.scalars(select(Offer).where(Offer.item_id == earlier.id)).one()
-    engine.accept_offer(session, offer.id, first.id, T0 - dt.timedelta(hours=1), policy)
-    engine.complete_item(session, earlier.id, T0 - dt.timedelta(minutes=50), policy)
+    served_an_hour_ago(session, queue, policy, customer, first)
     engine.end_wrap_ups(session, T0, policy)
     busy_with = call(session, queue, policy, now=T0, customer_id=make_customer(session).id)
     assert busy_with.agent_id == first.id  # now on a call: no capacity for another
@@ -193,10 +199,7 @@ def test_sticky_agent_who_is_available_gets_the_item_first(session: Any, policy:
     queue = make_queue(session)
     customer = make_customer(session)
     first = make_agent(session, policy, queue)
-    earlier = call(session, queue, policy, now=T0 - dt.timedelta(hours=1), customer_id=customer.id)
-    offer = session.scalars(select(Offer).where(Offer.item_id == earlier.id)).one()
-    engine.accept_offer(session, offer.id, first.id, T0 - dt.timedelta(hours=1), policy)
-    engine.complete_item(session, earlier.id, T0 - dt.timedelta(minutes=50), policy)
+    served_an_hour_ago(session, queue, policy, customer, first)
     make_agent(session, policy, queue)  # idler than the sticky agent, but not preferred
     engine.end_wrap_ups(session, T0, policy)
     item = call(session, queue, policy, customer_id=customer.id)

@@ -38,7 +38,7 @@ from contactcenter.tickets.models import (
     Ticket,
 )
 from tests.channels.email import test_outbound_sink as sinks
-from tests.channels.email.test_intake_sweep import INBOX, mail
+from tests.channels.email.test_intake_sweep import INBOX, mail, settings  # noqa: F401 (fixture)
 from tests.channels.email.test_outbound_sink import Sink
 
 sink_server = sinks.sink_server
@@ -48,14 +48,6 @@ EVIL_HTML = (b"From: Anna <anna@example.com>\r\nTo: help@acme.test\r\nSubject: H
              b"Message-ID: <html-1@mail.example.com>\r\nContent-Type: text/html; charset=utf-8"
              b"\r\n\r\n<p onclick=\"steal()\">Hello<script>alert(1)</script>"
              b"<img src=\"https://track.example/p.gif\"><a href=\"javascript:x()\">x</a></p>\r\n")
-
-
-@pytest.fixture
-def settings(tmp_path: Path, sink_server: Sink) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url="sqlite://",
-                    secret_key="test-secret-key-not-for-production", testing=True,
-                    smtp_relay_host="127.0.0.1", smtp_relay_port=sink_server.port,
-                    smtp_domain="support.acme.test")
 
 
 def acknowledgements(session: Session) -> list[Message]:
