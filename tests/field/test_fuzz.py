@@ -11,11 +11,10 @@ import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
 
-from hypothesis import HealthCheck, given, settings
-
 from contactcenter.field.service import assign_visit, create_visit
 from tests.factories import make_token
 from tests.field.conftest import Field
+from tests.fuzz_support import fuzz_operations
 
 EXAMPLES = 5
 
@@ -30,22 +29,10 @@ def test_field_api_never_crashes(app: Any, session: Any, field: Field) -> None:
     operations = [r.ok() for r in api.get_all_operations()
                   if "/field/" in r.ok().path or r.ok().path.endswith("/visits")]
     assert len(operations) >= 15
-    client = app.test_client()
-    for operation in operations:
-        @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
-        def run(case: Any) -> None:
-            kwargs = case.as_transport_kwargs()
-            method = kwargs.pop("method")
-            path = kwargs.pop("url", None) or kwargs.pop("path")
-            for token in tokens:
-                headers = {**(kwargs.get("headers") or {}), "Authorization": f"Bearer {token}"}
-                response = client.open(path, method=method, headers=headers,
-                                       **{k: v for k, v in kwargs.items()
-                                          if k in ("query_string", "data", "json")})
-                assert response.status_code < 500, (
-                    f"{method} {path} -> {response.status_code}: "
-                    f"{response.get_data(as_text=True)[:300]}")
+    fuzz_operations(app, operations, tokens, _no_server_error, EXAMPLES)
 
-        run()
+
+def _no_server_error(case: Any, response: Any) -> None:
+    assert response.status_code < 500, (
+        f"{case.method} {case.formatted_path} -> {response.status_code}: "
+        f"{response.get_data(as_text=True)[:300]}")

@@ -13,9 +13,8 @@ import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
 
-from hypothesis import HealthCheck, settings  # noqa: E402
-
 from tests.api.conftest import World, world  # noqa: E402,F401  (the fixture)
+from tests.fuzz_support import fuzz_operations  # noqa: E402
 from tests.ops.test_security import SECRET  # noqa: E402
 
 EXAMPLES = 6  # per operation: the whole sweep stays under a minute on 2 cores
@@ -34,25 +33,8 @@ def _check(case: Any, response: Any) -> None:
 
 
 def test_api_never_crashes_nor_leaks(app: Any, world: World) -> None:  # noqa: F811
-    from hypothesis import given
-
     api = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     token = world.tokens["agent"]
     operations = [result.ok() for result in api.get_all_operations()]
     assert len(operations) > 20
-    client = app.test_client()
-    for operation in operations:
-        @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=list(HealthCheck))
-        def run(case: Any) -> None:
-            kwargs = case.as_transport_kwargs()
-            headers = {**(kwargs.pop("headers", None) or {}), "Authorization": f"Bearer {token}"}
-            method = kwargs.pop("method")
-            path = kwargs.pop("url", None) or kwargs.pop("path")
-            response = client.open(path, method=method, headers=headers,
-                                   **{k: v for k, v in kwargs.items()
-                                      if k in ("query_string", "data", "json")})
-            _check(case, response)
-
-        run()
+    fuzz_operations(app, operations, [token], _check, EXAMPLES)
