@@ -32,7 +32,8 @@ from contactcenter.routing.models import (
 from contactcenter.routing.policy import RoutingPolicy
 from contactcenter.routing.priority import PriorityInputs, priority_score
 from contactcenter.routing.rules import preferred_lead, rules_clock
-from contactcenter.routing.store import begin_write, lock_item, mark_created, queue_of
+from contactcenter.routing.snapshot import queue_of
+from contactcenter.routing.store import begin_write, lock_item, mark_created
 from contactcenter.routing.vacancy import has_room_for
 from contactcenter.routing.work import transfer_item
 from contactcenter.tickets.models import QueueMember, Ticket, TicketStatus

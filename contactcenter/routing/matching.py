@@ -42,10 +42,8 @@ from contactcenter.routing.models import (
 )
 from contactcenter.routing.policy import RoutingPolicy
 from contactcenter.routing.ranking import rank_agents
+from contactcenter.routing.snapshot import _per_transaction, agent_snapshot, agent_snapshots
 from contactcenter.routing.store import (
-    _per_transaction,
-    agent_snapshot,
-    agent_snapshots,
     begin_write,
     candidate_agents,
     created_here,

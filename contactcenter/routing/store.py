@@ -12,13 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    Integer,
     Select,
-    String,
     and_,
     bindparam,
     exists,
@@ -47,8 +44,13 @@ from contactcenter.routing.models import (
 )
 from contactcenter.routing.policy import RoutingPolicy
 from contactcenter.routing.rules import active_step, agent_threshold, step_starts
+from contactcenter.routing.snapshot import (
+    _per_transaction,
+    queue_infos,
+    queue_of,
+)
 from contactcenter.routing.vacancy import FREE_AGENT, has_room_for
-from contactcenter.tickets.models import Queue, QueueMember
+from contactcenter.tickets.models import QueueMember
 
 REFUSALS = (OfferOutcome.DECLINED, OfferOutcome.EXPIRED)
 
@@ -93,23 +95,6 @@ def read_item(session: Session, item_id: int) -> RoutingItem | None:
     return session.scalars(query).unique().first()
 
 
-def _current_transaction(session: Session) -> Any:
-    """The session's transaction, begun if need be (never None, never a past one)."""
-    session.connection()
-    return session.get_transaction()
-
-
-def _per_transaction(session: Session, key: str) -> set[int]:
-    """A set kept on the session for the current transaction only."""
-    transaction = _current_transaction(session)
-    cached = session.info.get(key)
-    if cached is None or cached[0] is not transaction:
-        cached = (transaction, set())
-        session.info[key] = cached
-    held: set[int] = cached[1]
-    return held
-
-
 def lock_agent(session: Session, agent_id: int, *, skip_locked: bool = False
                ) -> AgentState | None:
     """Lock and reload an agent's state row (None if missing or skipped).
@@ -141,106 +126,6 @@ def created_here(session: Session, item_id: int) -> RoutingItem | None:
 def mark_created(session: Session, item_id: int) -> None:
     """Remember that this transaction inserted the item (see ``created_here``)."""
     _per_transaction(session, "routing_created_items").add(item_id)
-
-
-@dataclass(frozen=True)
-class QueueInfo:
-    """What routing needs of a queue: its slug (for its rules), skill and language."""
-
-    id: int
-    slug: str
-    skill: str | None
-    language: str | None
-
-
-def queue_infos(session: Session, queue_ids: Iterable[int]) -> dict[int, QueueInfo]:
-    """Return queues' routing facts, read once per transaction."""
-    transaction = _current_transaction(session)
-    cached = session.info.get("routing_queues")
-    if cached is None or cached[0] is not transaction:
-        cached = (transaction, {})
-        session.info["routing_queues"] = cached
-    known: dict[int, QueueInfo] = cached[1]
-    wanted = sorted(set(queue_ids))
-    missing = [q for q in wanted if q not in known]
-    if missing:
-        for row in session.execute(select(Queue.id, Queue.slug, Queue.skill, Queue.language)
-                                   .where(Queue.id.in_(missing))):
-            known[row[0]] = QueueInfo(*row)
-    return {q: known[q] for q in wanted if q in known}
-
-
-def queue_of(session: Session, queue_id: int) -> QueueInfo:
-    """Return one queue's routing facts or raise ``LookupError``."""
-    found = queue_infos(session, [queue_id]).get(queue_id)
-    if found is None:
-        raise LookupError(f"no queue {queue_id}")
-    return found
-
-
-@functools.lru_cache(maxsize=1)
-def _snapshot_statement() -> Any:
-    """One round trip for agents' languages, skills, queues and capacities (built once).
-
-    A UNION ALL of four indexed lookups with a common shape ``(user_id, tag, text,
-    a, b)``: ``L`` languages, ``S`` skill/level, ``Q`` queue id, ``C`` kind/maximum/load.
-    The agents' ids are bound as ``snapshot_ids`` (expanding).
-    """
-    ids: Any = bindparam("snapshot_ids", expanding=True)
-    null_int: Any = literal(None).cast(Integer)
-    null_text: Any = literal(None).cast(String)
-    return union_all(
-        select(User.id, literal("L"), User.languages, null_int, null_int)
-        .where(User.id.in_(ids)),
-        select(AgentSkill.user_id, literal("S"), AgentSkill.skill, AgentSkill.level, null_int)
-        .where(AgentSkill.user_id.in_(ids)),
-        select(QueueMember.user_id, literal("Q"), null_text, QueueMember.queue_id, null_int)
-        .where(QueueMember.user_id.in_(ids)),
-        select(AgentCapacity.user_id, literal("C"), AgentCapacity.kind, AgentCapacity.maximum,
-               AgentCapacity.load).where(AgentCapacity.user_id.in_(ids)),
-    )
-
-
-def agent_snapshots(session: Session, states: Sequence[AgentState]) -> dict[int, AgentSnapshot]:
-    """Load what routing knows of several agents in one query (two with teams)."""
-    ids = sorted({state.user_id for state in states})
-    if not ids:
-        return {}
-    languages: dict[int, str] = {}
-    skills: dict[int, dict[str, int]] = {i: {} for i in ids}
-    queues: dict[int, set[int]] = {i: set() for i in ids}
-    capacity: dict[int, dict[str, int]] = {i: {} for i in ids}
-    load: dict[int, dict[str, int]] = {i: {} for i in ids}
-    for user_id, tag, name, a, b in session.execute(_snapshot_statement(),
-                                                    {"snapshot_ids": ids}):
-        if tag == "L":
-            languages[user_id] = name
-        elif tag == "S":
-            skills[user_id][name] = a
-        elif tag == "Q":
-            queues[user_id].add(a)
-        else:
-            capacity[user_id][name] = a
-            load[user_id][name] = b
-    team_ids = sorted({s.team_id for s in states if s.team_id is not None})
-    teams = dict(session.execute(select(Team.id, Team.slug).where(Team.id.in_(team_ids))
-                                 ).all()) if team_ids else {}
-    return {
-        state.user_id: AgentSnapshot(
-            user_id=state.user_id, presence=state.presence,
-            languages=frozenset(code.strip() for code in
-                                (languages.get(state.user_id) or "").split(",") if code.strip()),
-            skills=skills[state.user_id], queue_ids=frozenset(queues[state.user_id]),
-            capacity=capacity[state.user_id], load=load[state.user_id],
-            team=teams.get(state.team_id) if state.team_id is not None else None,
-            last_assigned_at=state.last_assigned_at)
-        for state in states
-    }
-
-
-def agent_snapshot(session: Session, state: AgentState) -> AgentSnapshot:
-    """Load what routing knows of one agent (their state row already loaded)."""
-    return agent_snapshots(session, [state])[state.user_id]
 
 
 def refused_by(session: Session, item_id: int, policy: RoutingPolicy, now: dt.datetime

@@ -33,14 +33,8 @@ from contactcenter.routing.offers import withdraw_offer
 from contactcenter.routing.policy import RoutingPolicy
 from contactcenter.routing.presence import apply_presence, ensure_agent
 from contactcenter.routing.rules import rules_clock
-from contactcenter.routing.store import (
-    agent_snapshot,
-    begin_write,
-    item_snapshot,
-    lock_agent,
-    lock_item,
-    queue_of,
-)
+from contactcenter.routing.snapshot import agent_snapshot, queue_of
+from contactcenter.routing.store import begin_write, item_snapshot, lock_agent, lock_item
 from contactcenter.tickets.models import Ticket
 
 

@@ -23,7 +23,8 @@ from contactcenter.routing.models import (
     RoutingItem,
 )
 from contactcenter.routing.policy import RoutingPolicy
-from contactcenter.routing.store import agent_snapshot, agent_snapshots, item_snapshot
+from contactcenter.routing.snapshot import agent_snapshot, agent_snapshots
+from contactcenter.routing.store import item_snapshot
 from contactcenter.tickets.models import Queue, QueueMember
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)

@@ -33,7 +33,8 @@ from contactcenter.routing.models import (
     RoutingItemSkill,
 )
 from contactcenter.routing.policy import RoutingPolicy, parse_policy
-from contactcenter.routing.store import agent_snapshot, pick_statement
+from contactcenter.routing.snapshot import agent_snapshot
+from contactcenter.routing.store import pick_statement
 from contactcenter.tickets.models import Queue, QueueMember
 from tests.routing.helpers import DecisionAudit, check_invariants
 
