@@ -22,9 +22,11 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, select, update
+from sqlalchemy import Select, and_, bindparam, insert, inspect, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
+from contactcenter.db import utcnow
 from contactcenter.routing.eligibility import (
     AgentSnapshot,
     free_kinds,
@@ -33,7 +35,6 @@ from contactcenter.routing.eligibility import (
 )
 from contactcenter.routing.events import record_item_event
 from contactcenter.routing.models import (
-    AgentCapacity,
     AgentState,
     ItemState,
     Offer,
@@ -55,7 +56,7 @@ from contactcenter.routing.store import (
     read_item,
     refused_by,
 )
-from contactcenter.routing.vacancy import refresh_free_kinds, repair_free_kinds
+from contactcenter.routing.vacancy import repair_free_kinds, shift_load
 
 log = logging.getLogger(__name__)
 
@@ -132,32 +133,22 @@ def _mismatch(session: Session, what: str) -> None:
     session.info.setdefault("routing_mismatches", []).append(what)
 
 
-@functools.lru_cache(maxsize=2)
-def _load_statement(up: bool) -> Any:
-    """Core UPDATE of one capacity row's load, guarded by its bounds (no ORM bulk path)."""
-    cap: Any = AgentCapacity.__table__
-    delta: Any = bindparam("load_delta")
-    guard = cap.c.load + delta <= cap.c.maximum if up else cap.c.load + delta >= 0
-    return (update(cap).where(cap.c.user_id == bindparam("load_agent"),
-                              cap.c.kind == bindparam("load_kind"), guard)
-            .values(load=cap.c.load + delta))
-
-
 def change_load(session: Session, agent_id: int, kind: str, delta: int,
-                policy: RoutingPolicy, *, assigned_at: dt.datetime | None = None) -> None:
+                policy: RoutingPolicy, *, assigned_at: dt.datetime | None = None,
+                snapshot_of: AgentState | None = None) -> AgentSnapshot | None:
     """Change an agent's load of a kind and their free kinds (their state row must be locked).
 
     ``assigned_at`` records the change as the agent's latest assignment in the
     same statement that rewrites their free kinds. Loaded capacity objects are
-    not touched: routing reads loads through snapshots, never through them.
+    not touched: routing reads loads through snapshots, never through them. With
+    ``snapshot_of`` (the agent's locked state row) returns their snapshot after
+    the change (on PostgreSQL from the same statement).
     """
-    result = session.execute(_load_statement(delta > 0),
-                             {"load_delta": delta, "load_agent": agent_id, "load_kind": kind})
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise RuntimeError(f"load of agent {agent_id} for {kind} cannot change by {delta}")
-    refresh_free_kinds(session, agent_id, policy, assigned_at=assigned_at)
+    agent = shift_load(session, agent_id, kind, delta, policy, assigned_at=assigned_at,
+                       snapshot_of=snapshot_of)
     if delta < 0:
         _per_transaction(session, "routing_settled_agents").discard(agent_id)
+    return agent
 
 
 def mark_assigned(session: Session, item: RoutingItem, agent_id: int, now: dt.datetime,
@@ -197,17 +188,64 @@ def give(session: Session, item: RoutingItem, state: AgentState, policy: Routing
         return Decision("assign", item.id, state.user_id, item.queue_id, item.kind,
                         item.priority)
     expires = now + dt.timedelta(seconds=timeout)
-    item.state = ItemState.OFFERED
-    item.agent_id = state.user_id
-    item.offered_at = now
-    item.offer_expires_at = expires
-    item.offer_count += 1
-    offer = Offer(item_id=item.id, agent_id=state.user_id, made_at=now, expires_at=expires)
-    session.add(offer)
-    session.flush()
-    record_item_event(session, "offer.made", item, {"offer_id": offer.id})
+    offer_id = make_offer(session, item, state.user_id, now, expires)
+    record_item_event(session, "offer.made", item, {"offer_id": offer_id})
     return Decision("offer", item.id, state.user_id, item.queue_id, item.kind, item.priority,
-                    offer.id, expires)
+                    offer_id, expires)
+
+
+@functools.lru_cache(maxsize=1)
+def _offer_statement() -> Any:
+    """PostgreSQL: insert the offer and mark the item offered in one statement.
+
+    Binds ``offer_item``, ``offer_agent``, ``offer_made``, ``offer_expires``,
+    ``offer_count`` and ``offer_stamp``; returns the offer's id.
+    """
+    offers: Any = Offer.__table__
+    items: Any = RoutingItem.__table__
+    made = (insert(offers).values(item_id=bindparam("offer_item"),
+                                  agent_id=bindparam("offer_agent"),
+                                  made_at=bindparam("offer_made"),
+                                  expires_at=bindparam("offer_expires"))
+            .returning(offers.c.id, offers.c.item_id).cte("made_offer"))
+    return (update(items).where(items.c.id == made.c.item_id)
+            .values(state=ItemState.OFFERED.value, agent_id=bindparam("offer_agent"),
+                    offered_at=bindparam("offer_made"),
+                    offer_expires_at=bindparam("offer_expires"),
+                    offer_count=bindparam("offer_count"), updated_at=bindparam("offer_stamp"))
+            .returning(made.c.id))
+
+
+def make_offer(session: Session, item: RoutingItem, agent_id: int, now: dt.datetime,
+               expires: dt.datetime) -> int:
+    """Offer a locked waiting item to a locked agent: the offer row and the item's state.
+
+    On PostgreSQL one statement writes both and the item object is given the
+    written values as committed ones (no flush, no refresh); elsewhere the ORM
+    flushes them. Returns the offer's id.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        item.state = ItemState.OFFERED
+        item.agent_id = agent_id
+        item.offered_at = now
+        item.offer_expires_at = expires
+        item.offer_count += 1
+        offer = Offer(item_id=item.id, agent_id=agent_id, made_at=now, expires_at=expires)
+        session.add(offer)
+        session.flush()
+        return offer.id
+    if inspect(item).modified:
+        session.flush()  # the item's own pending changes are written first, as before
+    values = {"state": ItemState.OFFERED.value, "agent_id": agent_id, "offered_at": now,
+              "offer_expires_at": expires, "offer_count": item.offer_count + 1,
+              "updated_at": utcnow()}
+    offer_id: int = session.execute(_offer_statement(), {
+        "offer_item": item.id, "offer_agent": agent_id, "offer_made": now,
+        "offer_expires": expires, "offer_count": values["offer_count"],
+        "offer_stamp": values["updated_at"]}).scalar_one()
+    for key, value in values.items():
+        set_committed_value(item, key, value)
+    return offer_id
 
 
 @functools.lru_cache(maxsize=1024)
@@ -290,8 +328,11 @@ def offer_best_item(session: Session, state: AgentState, agent: AgentSnapshot,
 
 
 def match_agent(session: Session, agent_id: int, now: dt.datetime, policy: RoutingPolicy,
-                *, limit: int | None = None) -> MatchResult:
-    """Offer an available agent their best items until their capacity (or ``limit``) is used."""
+                *, limit: int | None = None, agent: AgentSnapshot | None = None) -> MatchResult:
+    """Offer an available agent their best items until their capacity (or ``limit``) is used.
+
+    ``agent`` is their snapshot when the caller, holding their lock, has just read it.
+    """
     begin_write(session)
     result = MatchResult()
     state = lock_agent(session, agent_id)
@@ -300,7 +341,8 @@ def match_agent(session: Session, agent_id: int, now: dt.datetime, policy: Routi
     if state.presence != Presence.AVAILABLE:
         _settled(session, agent_id)
         return result
-    agent = agent_snapshot(session, state)
+    if agent is None or agent.user_id != agent_id:
+        agent = agent_snapshot(session, state)
     repair_free_kinds(session, state, agent, policy)
     while free_kinds(agent, policy) and (limit is None or len(result.decisions) < limit):
         decision, agent, contended = offer_best_item(session, state, agent, policy, now)

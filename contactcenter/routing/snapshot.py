@@ -169,7 +169,7 @@ def agent_snapshots(session: Session, states: Sequence[AgentState]) -> dict[int,
     if not ids:
         return {}
     rows = session.execute(_snapshot_statement(), {"snapshot_ids": ids})
-    return build_snapshots(session, states, rows)  # type: ignore[arg-type]
+    return build_snapshots(session, states, rows)
 
 
 def agent_snapshot(session: Session, state: AgentState) -> AgentSnapshot:

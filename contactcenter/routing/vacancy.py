@@ -16,7 +16,20 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, exists, literal, not_, text, update
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    exists,
+    literal,
+    not_,
+    select,
+    text,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -24,6 +37,7 @@ from contactcenter.db import utcnow
 from contactcenter.routing.eligibility import AgentSnapshot, free_kinds
 from contactcenter.routing.models import AgentCapacity, AgentState
 from contactcenter.routing.policy import KINDS, RoutingPolicy
+from contactcenter.routing.snapshot import agent_snapshot, build_snapshots, snapshot_parts
 
 # The partial index's own predicate, literally, so the planner can use the index
 # whatever the driver does with bound parameters (prepared, generic plans).
@@ -47,24 +61,21 @@ def has_room_for(kind: str) -> Any:
     return and_(FREE_AGENT, AgentState.free_kinds.like(f"%,{kind},%"))
 
 
-@functools.lru_cache(maxsize=64)
-def _refresh_statement(exclusive: frozenset[tuple[str, str]], stamp: bool) -> Any:
-    """A Core UPDATE (no ORM bulk-update machinery) returning the new flag.
+def _free_kinds_value(capacities: Any, agent_id: Any,
+                      exclusive: frozenset[tuple[str, str]]) -> Any:
+    """SQL for an agent's ``free_kinds`` computed from capacity rows in ``capacities``.
 
-    ``stamp`` also sets ``last_assigned_at`` and ``updated_at`` from bound
-    parameters: a decision writes the agent's row once, not twice.
+    ``capacities`` is the table or a statement's own view of it (columns
+    ``user_id``, ``kind``, ``maximum``, ``load``).
     """
-    cap: Any = AgentCapacity.__table__
-    states: Any = AgentState.__table__
-    agent_id: Any = bindparam("agent_id")
     parts: list[Any] = []
     for kind in KINDS:
-        room: Any = exists().where(cap.c.user_id == agent_id, cap.c.kind == kind,
-                                   cap.c.load < cap.c.maximum)
+        room: Any = exists().where(capacities.c.user_id == agent_id, capacities.c.kind == kind,
+                                   capacities.c.load < capacities.c.maximum)
         excluded = sorted({b for a, b in exclusive if a == kind}
                           | {a for a, b in exclusive if b == kind})
         if excluded:
-            other = cap.alias(f"held_{kind}")
+            other = capacities.alias(f"held_{kind}")
             room = and_(room, not_(exists().where(other.c.user_id == agent_id,
                                                   other.c.kind.in_(excluded),
                                                   other.c.load > 0)))
@@ -72,17 +83,87 @@ def _refresh_statement(exclusive: frozenset[tuple[str, str]], stamp: bool) -> An
     joined = parts[0]
     for part in parts[1:]:
         joined = joined + part
-    value = case((joined == literal(""), literal("")), else_=literal(",") + joined)
-    values: dict[str, Any] = {"free_kinds": value}
+    return case((joined == literal(""), literal("")), else_=literal(",") + joined)
+
+
+def _flag_values(capacities: Any, agent_id: Any, exclusive: frozenset[tuple[str, str]],
+                 stamp: bool) -> dict[str, Any]:
+    values: dict[str, Any] = {"free_kinds": _free_kinds_value(capacities, agent_id, exclusive)}
     if stamp:
         values.update(last_assigned_at=bindparam("assigned_at"),
                       updated_at=bindparam("stamped_at"))
-    return (update(states).where(states.c.user_id == agent_id).values(**values)
+    return values
+
+
+@functools.lru_cache(maxsize=64)
+def _refresh_statement(exclusive: frozenset[tuple[str, str]], stamp: bool) -> Any:
+    """A Core UPDATE (no ORM bulk-update machinery) returning the new flag.
+
+    ``stamp`` also sets ``last_assigned_at`` and ``updated_at`` from bound
+    parameters: a decision writes the agent's row once, not twice.
+    """
+    states: Any = AgentState.__table__
+    agent_id: Any = bindparam("agent_id")
+    return (update(states).where(states.c.user_id == agent_id)
+            .values(**_flag_values(AgentCapacity.__table__, agent_id, exclusive, stamp))
             .returning(states.c.free_kinds))
 
 
+@functools.lru_cache(maxsize=2)
+def _load_statement(up: bool) -> Any:
+    """Core UPDATE of one capacity row's load, guarded by its bounds (no ORM bulk path)."""
+    cap: Any = AgentCapacity.__table__
+    delta: Any = bindparam("load_delta")
+    guard = cap.c.load + delta <= cap.c.maximum if up else cap.c.load + delta >= 0
+    return (update(cap).where(cap.c.user_id == bindparam("agent_id"),
+                              cap.c.kind == bindparam("load_kind"), guard)
+            .values(load=cap.c.load + delta))
+
+
+@functools.lru_cache(maxsize=64)
+def _shift_statement(up: bool, exclusive: frozenset[tuple[str, str]], stamp: bool,
+                     snapshot: bool) -> Any:
+    """PostgreSQL: change one load and rewrite the flag in one statement (data-modifying CTEs).
+
+    ``changed_load`` updates the capacity row (guarded by its bounds);
+    ``capacities_now`` is the agent's capacities as they are after it (the
+    statement's other parts see the rows as they were before); ``new_flag``
+    rewrites ``free_kinds`` from those, only if the load changed. The result is
+    one ``F`` row with the new flag (none: the load could not change) and, with
+    ``snapshot``, the agent's snapshot rows (``snapshot.snapshot_parts``) with
+    the new loads.
+    """
+    cap: Any = AgentCapacity.__table__
+    states: Any = AgentState.__table__
+    agent_id: Any = bindparam("agent_id")
+    kind: Any = bindparam("load_kind")
+    delta: Any = bindparam("load_delta")
+    guard = cap.c.load + delta <= cap.c.maximum if up else cap.c.load + delta >= 0
+    changed = (update(cap).where(cap.c.user_id == agent_id, cap.c.kind == kind, guard)
+               .values(load=cap.c.load + delta)
+               .returning(cap.c.user_id, cap.c.kind, cap.c.maximum, cap.c.load)
+               .cte("changed_load"))
+    capacities = union_all(
+        select(changed.c.user_id, changed.c.kind, changed.c.maximum, changed.c.load),
+        select(cap.c.user_id, cap.c.kind, cap.c.maximum, cap.c.load)
+        .where(cap.c.user_id == agent_id, cap.c.kind != kind),
+    ).cte("capacities_now")
+    flag = (update(states)
+            .where(states.c.user_id == agent_id, states.c.user_id == changed.c.user_id)
+            .values(**_flag_values(capacities, agent_id, exclusive, stamp))
+            .returning(states.c.user_id, states.c.free_kinds).cte("new_flag"))
+    null_int: Any = literal(None).cast(Integer)
+    null_text: Any = literal(None).cast(String)
+    head = select(flag.c.user_id, literal("F"), flag.c.free_kinds, null_int, null_int,
+                  null_text, null_text)
+    if not snapshot:
+        return head
+    return union_all(head, *snapshot_parts([agent_id], capacities))
+
+
 def refresh_free_kinds(session: Session, agent_id: int, policy: RoutingPolicy,
-                       *, assigned_at: dt.datetime | None = None) -> str | None:
+                       *, assigned_at: dt.datetime | None = None,
+                       stamped_at: dt.datetime | None = None) -> str | None:
     """Recompute an agent's ``free_kinds`` from their capacity rows (agent locked).
 
     ``assigned_at`` also records it as their last assignment. The agent's loaded
@@ -92,16 +173,53 @@ def refresh_free_kinds(session: Session, agent_id: int, policy: RoutingPolicy,
     """
     params: dict[str, Any] = {"agent_id": agent_id}
     if assigned_at is not None:
-        params.update(assigned_at=assigned_at, stamped_at=utcnow())
+        params.update(assigned_at=assigned_at, stamped_at=stamped_at or utcnow())
     value = session.execute(_refresh_statement(policy.exclusive, assigned_at is not None),
                             params).scalar()
-    state = session.identity_map.get(session.identity_key(AgentState, agent_id))
-    if state is not None and value is not None:
-        set_committed_value(state, "free_kinds", value)
-        if assigned_at is not None:
-            set_committed_value(state, "last_assigned_at", assigned_at)
-            set_committed_value(state, "updated_at", params["stamped_at"])
+    if value is not None:
+        _note_flag(session, agent_id, value, params)
     return value
+
+
+def _note_flag(session: Session, agent_id: int, value: str, params: dict[str, Any]) -> None:
+    """Give the agent's loaded state row, if any, the written values as its committed ones."""
+    state = session.identity_map.get(session.identity_key(AgentState, agent_id))
+    if state is not None:
+        set_committed_value(state, "free_kinds", value)
+        if "assigned_at" in params:
+            set_committed_value(state, "last_assigned_at", params["assigned_at"])
+            set_committed_value(state, "updated_at", params["stamped_at"])
+
+
+def shift_load(session: Session, agent_id: int, kind: str, delta: int, policy: RoutingPolicy,
+               *, assigned_at: dt.datetime | None = None,
+               snapshot_of: AgentState | None = None) -> AgentSnapshot | None:
+    """Change an agent's load of a kind and rewrite their free kinds (agent locked).
+
+    ``assigned_at`` records the change as their latest assignment. With
+    ``snapshot_of`` (the agent's loaded state row) returns their snapshot after
+    the change, read in the same round trip on PostgreSQL. Raises
+    ``RuntimeError`` when the load would leave ``0..maximum``.
+    """
+    params: dict[str, Any] = {"agent_id": agent_id, "load_kind": kind, "load_delta": delta}
+    if assigned_at is not None:
+        params.update(assigned_at=assigned_at, stamped_at=utcnow())
+    if session.get_bind().dialect.name != "postgresql":
+        result = session.execute(_load_statement(delta > 0), params)
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise RuntimeError(f"load of agent {agent_id} for {kind} cannot change by {delta}")
+        refresh_free_kinds(session, agent_id, policy, assigned_at=assigned_at,
+                           stamped_at=params.get("stamped_at"))
+        return agent_snapshot(session, snapshot_of) if snapshot_of is not None else None
+    rows = session.execute(_shift_statement(delta > 0, policy.exclusive, assigned_at is not None,
+                                            snapshot_of is not None), params).all()
+    flag = next((row for row in rows if row[1] == "F"), None)
+    if flag is None:
+        raise RuntimeError(f"load of agent {agent_id} for {kind} cannot change by {delta}")
+    _note_flag(session, agent_id, flag[2], params)
+    if snapshot_of is None:
+        return None
+    return build_snapshots(session, [snapshot_of], rows)[agent_id]
 
 
 def repair_free_kinds(session: Session, state: AgentState, agent: AgentSnapshot,

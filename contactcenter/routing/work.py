@@ -63,8 +63,13 @@ def complete_item(session: Session, item_id: int, now: dt.datetime, policy: Rout
         record_item_event(session, "item.completed", item, agents=[offered_to])
         return (match_agent(session, offered_to, now, policy) if offered_to is not None
                 else MatchResult())
+    agent = None
     if item.state == ItemState.ASSIGNED and item.agent_id is not None:
-        change_load(session, item.agent_id, item.kind, -1, policy)
+        # The agent's snapshot after the change comes with it: matching them next
+        # needs no read of its own.
+        agent = change_load(session, item.agent_id, item.kind, -1, policy,
+                            snapshot_of=state if state is not None
+                            and state.user_id == item.agent_id else None)
         item.handle_seconds = max(0, int((now - (item.answered_at or now)).total_seconds()))
     item.state = ItemState.COMPLETED
     item.completed_at = now
@@ -83,7 +88,9 @@ def complete_item(session: Session, item_id: int, now: dt.datetime, policy: Rout
     result = MatchResult()
     for withdrawn_id in withdrawn:
         result.merge(match_item(session, withdrawn_id, now, policy))
-    return result.merge(match_agent(session, state.user_id, now, policy))
+    if withdrawn or state.presence != Presence.AVAILABLE:
+        agent = None  # presence or loads changed since the snapshot
+    return result.merge(match_agent(session, state.user_id, now, policy, agent=agent))
 
 
 def complete_for_ticket(session: Session, ticket_id: int, now: dt.datetime,

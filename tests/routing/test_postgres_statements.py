@@ -1,0 +1,145 @@
+"""PostgreSQL's one-statement writes give what the plain statements give.
+
+A load change with its free-kinds flag (and the agent's snapshot), and an offer
+with its item's new state, are each one statement on PostgreSQL (data-modifying
+CTEs); SQLite runs them as separate statements. These tests run random load
+changes and offers on a real server and compare every result with what fresh
+reads say.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import random
+from typing import Any, Self
+
+import pytest
+from sqlalchemy import event, select
+
+from contactcenter.config import Settings
+from contactcenter.db import Database, utcnow
+from contactcenter.routing import engine
+from contactcenter.routing.matching import change_load, make_offer
+from contactcenter.routing.models import (
+    AgentCapacity,
+    AgentState,
+    ItemState,
+    Offer,
+    OfferOutcome,
+    RoutingItem,
+)
+from contactcenter.routing.policy import parse_policy
+from contactcenter.routing.snapshot import agent_snapshot
+from contactcenter.routing.store import lock_agent, lock_item
+from contactcenter.routing.vacancy import snapshot_free_kinds
+from tests.routing.test_postgres import build_center
+
+pytestmark = pytest.mark.postgres
+
+
+class Statements:
+    """Count the statements sent to a database while active."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.count = 0
+
+    def _on(self, *_args: Any) -> None:
+        self.count += 1
+
+    def __enter__(self) -> Self:
+        event.listen(self.db.engine, "before_cursor_execute", self._on)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        event.remove(self.db.engine, "before_cursor_execute", self._on)
+
+
+def _loads(session: Any, agent_id: int) -> dict[str, tuple[int, int]]:
+    return {kind: (maximum, load) for kind, maximum, load in session.execute(
+        select(AgentCapacity.kind, AgentCapacity.maximum, AgentCapacity.load)
+        .where(AgentCapacity.user_id == agent_id))}
+
+
+def test_a_load_change_rewrites_the_flag_and_returns_the_snapshot_in_one_statement(
+        pg_db: Database) -> None:
+    policy = parse_policy({}, Settings())
+    _queues, agent_ids, _customers = build_center(pg_db, policy, 3, "available")
+    rng = random.Random(11)
+    with pg_db.session() as s:
+        for agent_id in agent_ids:
+            # Room for two chats, so that held chats and calls exclude each other.
+            s.execute(AgentCapacity.__table__.update()
+                      .where(AgentCapacity.user_id == agent_id, AgentCapacity.kind == "chat")
+                      .values(maximum=2))
+        s.commit()
+    for step in range(120):
+        agent_id = rng.choice(agent_ids)
+        kind = rng.choice(["ticket", "chat", "call"])
+        delta = rng.choice([1, -1])
+        now = utcnow()
+        with pg_db.session() as s:
+            state = lock_agent(s, agent_id)
+            assert state is not None
+            before = _loads(s, agent_id)
+            maximum, load = before[kind]
+            stamp = now if delta > 0 and rng.random() < 0.5 else None
+            with Statements(pg_db) as sent:
+                if not 0 <= load + delta <= maximum:
+                    with pytest.raises(RuntimeError):
+                        change_load(s, agent_id, kind, delta, policy, assigned_at=stamp,
+                                    snapshot_of=state)
+                    assert sent.count == 1
+                    assert _loads(s, agent_id) == before
+                    continue
+                returned = change_load(s, agent_id, kind, delta, policy, assigned_at=stamp,
+                                       snapshot_of=state)
+                assert sent.count == 1, step
+            fresh = agent_snapshot(s, s.get(AgentState, agent_id))  # type: ignore[arg-type]
+            assert returned is not None
+            assert dataclasses.asdict(returned) == dataclasses.asdict(fresh)
+            assert fresh.load[kind] == load + delta
+            assert state.free_kinds == snapshot_free_kinds(fresh, policy)
+            s.commit()
+        with pg_db.session() as s:
+            stored = s.get(AgentState, agent_id)
+            assert stored is not None
+            assert stored.free_kinds == snapshot_free_kinds(agent_snapshot(s, stored), policy)
+            if stamp is not None:
+                assert stored.last_assigned_at == stamp
+
+
+def test_an_offer_writes_its_row_and_the_item_in_one_statement(pg_db: Database) -> None:
+    policy = parse_policy({}, Settings())
+    queue_ids, agent_ids, customers = build_center(pg_db, policy, 1, "offline")
+    now = utcnow()
+    with pg_db.session() as s:
+        queued = engine.enqueue_item(s, kind="chat", channel="chat", queue_id=queue_ids[0],
+                                     now=now, policy=policy, customer_id=customers[0])
+        item_id = queued.item.id
+        s.commit()
+    expires = now + dt.timedelta(seconds=30)
+    with pg_db.session() as s:
+        item = lock_item(s, item_id)
+        assert item is not None and item.state == ItemState.WAITING
+        assert lock_agent(s, agent_ids[0]) is not None
+        with Statements(pg_db) as sent:
+            offer_id = make_offer(s, item, agent_ids[0], now, expires)
+            # The item's new values are known without a refresh.
+            seen = (item.state, item.agent_id, item.offered_at, item.offer_expires_at,
+                    item.offer_count)
+        assert sent.count == 1
+        assert seen == (ItemState.OFFERED, agent_ids[0], now, expires, 1)
+        assert not s.dirty
+        s.commit()
+    with pg_db.session() as s:
+        stored = s.get(RoutingItem, item_id)
+        offer = s.get(Offer, offer_id)
+        assert stored is not None and offer is not None
+        assert (stored.state, stored.agent_id, stored.offered_at, stored.offer_expires_at,
+                stored.offer_count) == (ItemState.OFFERED, agent_ids[0], now, expires, 1)
+        assert stored.updated_at > now
+        assert (offer.item_id, offer.agent_id, offer.made_at, offer.expires_at, offer.outcome,
+                offer.ended_at, offer.reason) == (item_id, agent_ids[0], now, expires,
+                                                  OfferOutcome.PENDING, None, "")
