@@ -8,6 +8,7 @@ refreshes the one it has.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Mapping
@@ -32,11 +33,11 @@ from contactcenter.routing.models import (
 from contactcenter.routing.policy import RoutingPolicy
 from contactcenter.routing.priority import PriorityInputs, priority_score
 from contactcenter.routing.rules import preferred_lead, rules_clock
-from contactcenter.routing.snapshot import queue_of
+from contactcenter.routing.snapshot import QueueInfo, note_queue
 from contactcenter.routing.store import begin_write, lock_item, mark_created
 from contactcenter.routing.vacancy import has_room_for
 from contactcenter.routing.work import transfer_item
-from contactcenter.tickets.models import QueueMember, Ticket, TicketStatus
+from contactcenter.tickets.models import Queue, QueueMember, Ticket, TicketStatus
 
 STICKY_PRESENCES = (Presence.AVAILABLE, Presence.BUSY, Presence.WRAP_UP)
 
@@ -61,47 +62,28 @@ def rescore(item: RoutingItem, policy: RoutingPolicy, now: dt.datetime) -> None:
     item.rescore_at = scored.changes_at
 
 
-@functools.lru_cache(maxsize=1)
-def _customer_value_statement() -> Any:
-    """The customer's value and best active contract: built once, values bound.
-
-    Binds ``value_customer`` and ``value_today``.
-    """
-    customer_id: Any = bindparam("value_customer")
-    today: Any = bindparam("value_today")
-    # The customer's own contracts and their organisation's count alike.
+def _contract_subquery(customer_id: Any, today: Any) -> Any:
+    """SQL: the customer's best active contract (their own or their organisation's)."""
     organisation = select(Customer.organisation_id).where(
         Customer.id == customer_id).scalar_subquery()
-    contract = (select(Contract.level, Contract.response_minutes)
-                .where(or_(Contract.customer_id == customer_id,
-                           and_(Contract.organisation_id.is_not(None),
-                                Contract.organisation_id == organisation)),
-                       Contract.starts_on <= today, Contract.ends_on >= today)
-                .order_by(Contract.response_minutes.asc().nulls_last(), Contract.id).limit(1)
-                .subquery())
-    found = (select(Customer.value_tier, Customer.lifetime_value, contract.c.level,
-                    contract.c.response_minutes)
-             .select_from(Customer).outerjoin(contract, true())
-             .where(Customer.id == customer_id))
-    return found, select(contract.c.level, contract.c.response_minutes)
+    return (select(Contract.level, Contract.response_minutes)
+            .where(or_(Contract.customer_id == customer_id,
+                       and_(Contract.organisation_id.is_not(None),
+                            Contract.organisation_id == organisation)),
+                   Contract.starts_on <= today, Contract.ends_on >= today)
+            .order_by(Contract.response_minutes.asc().nulls_last(), Contract.id).limit(1)
+            .subquery())
 
 
-def _customer_value(session: Session, customer_id: int | None, today: dt.date
-                    ) -> tuple[str | None, object, str | None, int | None]:
-    """The customer's tier and lifetime value and their best active contract, in one query."""
-    if customer_id is None:
-        return None, None, None, None
-    found, contract_only = _customer_value_statement()
-    params = {"value_customer": customer_id, "value_today": today}
-    row = session.execute(found, params).first()
-    if row is None:
-        contract_row = session.execute(contract_only, params).first()
-        return (None, None, contract_row[0] if contract_row else None,
-                contract_row[1] if contract_row else None)
-    return row[0], row[1], row[2], row[3]
+def _last_agent_subquery(customer_id: Any, since: Any) -> Any:
+    """SQL: the agent who last answered the customer since ``since`` (one row at most)."""
+    return (select(RoutingItem.agent_id)
+            .where(RoutingItem.customer_id == customer_id, RoutingItem.answered_at >= since,
+                   RoutingItem.agent_id.is_not(None))
+            .order_by(RoutingItem.answered_at.desc()).limit(1).subquery())
 
 
-def _present_member_clause(agent_id: Any, queue_id: int) -> Any:
+def _present_member_clause(agent_id: Any, queue_id: Any) -> Any:
     """SQL: the agent is a member of the queue and present (available, busy or wrapping up)."""
     return (select(AgentState.user_id)
             .join(QueueMember, QueueMember.user_id == AgentState.user_id)
@@ -109,7 +91,7 @@ def _present_member_clause(agent_id: Any, queue_id: int) -> Any:
                    AgentState.presence.in_(STICKY_PRESENCES)).exists())
 
 
-def _free_now_clause(agent_id: Any, queue_id: int, kind: str) -> Any:
+def _free_now_clause(agent_id: Any, queue_id: Any, kind: str) -> Any:
     """SQL: an agent of the queue is available with room for this kind of work now.
 
     Room as matching sees it (``free_kinds``): capacity left *and* no excluding
@@ -119,10 +101,6 @@ def _free_now_clause(agent_id: Any, queue_id: int, kind: str) -> Any:
             .join(QueueMember, QueueMember.user_id == AgentState.user_id)
             .where(AgentState.user_id == agent_id, QueueMember.queue_id == queue_id,
                    has_room_for(kind)).exists())
-
-
-def _present_member(session: Session, agent_id: int, queue_id: int) -> bool:
-    return bool(session.scalar(select(_present_member_clause(agent_id, queue_id))))
 
 
 def sticky_agent(session: Session, customer_id: int | None, queue_id: int, now: dt.datetime,
@@ -136,11 +114,7 @@ def sticky_agent(session: Session, customer_id: int | None, queue_id: int, now: 
     """
     if customer_id is None or policy.sticky_window <= dt.timedelta(0):
         return None
-    last = (select(RoutingItem.agent_id)
-            .where(RoutingItem.customer_id == customer_id,
-                   RoutingItem.answered_at >= now - policy.sticky_window,
-                   RoutingItem.agent_id.is_not(None))
-            .order_by(RoutingItem.answered_at.desc()).limit(1).subquery())
+    last = _last_agent_subquery(customer_id, now - policy.sticky_window)
     # Free now implies present and a member.
     qualifies = (_free_now_clause(last.c.agent_id, queue_id, kind) if kind is not None
                  else _present_member_clause(last.c.agent_id, queue_id))
@@ -148,6 +122,83 @@ def sticky_agent(session: Session, customer_id: int | None, queue_id: int, now: 
     if row is None or row[0] is None or not row[1]:
         return None
     return int(row[0])
+
+
+@dataclass(frozen=True)
+class ArrivalFacts:
+    """What an arrival reads before its item is written."""
+
+    queue: QueueInfo
+    value_tier: str | None = None
+    lifetime_value: Any = None
+    contract_level: str | None = None
+    response_minutes: int | None = None
+    preferred_present: bool = False
+    sticky_agent_id: int | None = None
+
+
+@functools.lru_cache(maxsize=64)
+def _arrival_statement(customer: bool, sticky: bool, preferred: bool, kind: str) -> Any:
+    """Build (once per shape) the arrival's one read; the values are bound.
+
+    From the queue row (its routing facts), outer-joined to one row each: the
+    customer's tier and lifetime value, their best active contract and (sticky
+    routing) the agent who last answered them, with whether that agent is free
+    for ``kind`` now; and whether the preferred agent is a present member.
+    Binds ``arrival_queue``, and as the shape needs them ``value_customer``,
+    ``value_today``, ``sticky_since`` and ``arrival_preferred``.
+    """
+    queue_id: Any = bindparam("arrival_queue")
+    columns: list[Any] = [Queue.slug, Queue.skill, Queue.language]
+    joined: Any = Queue.__table__
+    if customer:
+        customer_id: Any = bindparam("value_customer")
+        contract = _contract_subquery(customer_id, bindparam("value_today"))
+        columns += [Customer.value_tier, Customer.lifetime_value, contract.c.level,
+                    contract.c.response_minutes]
+        joined = (joined.outerjoin(Customer.__table__, Customer.id == customer_id)
+                  .outerjoin(contract, true()))
+        if sticky:
+            last = _last_agent_subquery(customer_id, bindparam("sticky_since"))
+            columns += [last.c.agent_id, _free_now_clause(last.c.agent_id, queue_id, kind)]
+            joined = joined.outerjoin(last, true())
+    if preferred:
+        columns.append(_present_member_clause(bindparam("arrival_preferred"), queue_id))
+    return select(*columns).select_from(joined).where(Queue.id == queue_id)
+
+
+def read_arrival(session: Session, queue_id: int, customer_id: int | None, kind: str,
+                 now: dt.datetime, policy: RoutingPolicy,
+                 preferred_agent_id: int | None = None) -> ArrivalFacts:
+    """Read the queue, the customer's value and contract and the sticky agent in one query.
+
+    Raises ``LookupError`` for a missing queue. The sticky agent is the one
+    ``sticky_agent`` would return (with ``kind``).
+    """
+    sticky = customer_id is not None and policy.sticky_window > dt.timedelta(0)
+    params: dict[str, Any] = {"arrival_queue": queue_id}
+    if customer_id is not None:
+        params.update(value_customer=customer_id, value_today=now.date())
+    if sticky:
+        params["sticky_since"] = now - policy.sticky_window
+    if preferred_agent_id is not None:
+        params["arrival_preferred"] = preferred_agent_id
+    row = session.execute(_arrival_statement(customer_id is not None, sticky,
+                                             preferred_agent_id is not None, kind),
+                          params).first()
+    if row is None:
+        raise LookupError(f"no queue {queue_id}")
+    queue = QueueInfo(queue_id, row[0], row[1], row[2])
+    note_queue(session, queue)
+    facts = ArrivalFacts(queue)
+    if customer_id is not None:
+        facts = dataclasses.replace(facts, value_tier=row[3], lifetime_value=row[4],
+                                    contract_level=row[5], response_minutes=row[6])
+    if sticky and row[7] is not None and row[8]:
+        facts = dataclasses.replace(facts, sticky_agent_id=int(row[7]))
+    if preferred_agent_id is not None:
+        facts = dataclasses.replace(facts, preferred_present=bool(row[-1]))
+    return facts
 
 
 def enqueue_item(session: Session, *, kind: str, channel: str, queue_id: int, now: dt.datetime,
@@ -162,13 +213,14 @@ def enqueue_item(session: Session, *, kind: str, channel: str, queue_id: int, no
     value and active contract are read now and kept on the item for rescoring.
     """
     begin_write(session)
-    queue = queue_of(session, queue_id)
+    facts = read_arrival(session, queue_id, customer_id, ItemKind(kind).value, now, policy,
+                         preferred_agent_id)
+    queue = facts.queue
     rules = policy.rules_for(queue.slug)
-    tier, ltv, level, minutes = _customer_value(session, customer_id, now.date())
-    chosen = (preferred_agent_id if preferred_agent_id is not None
-              and _present_member(session, preferred_agent_id, queue_id) else None)
-    sticky = (sticky_agent(session, customer_id, queue_id, now, policy,
-                           kind=ItemKind(kind).value) if chosen is None else None)
+    tier, ltv = facts.value_tier, facts.lifetime_value
+    level, minutes = facts.contract_level, facts.response_minutes
+    chosen = preferred_agent_id if facts.preferred_present else None
+    sticky = facts.sticky_agent_id if chosen is None else None
     preferred = chosen if chosen is not None else sticky
     item = RoutingItem(
         kind=ItemKind(kind).value, channel=channel[:16], queue_id=queue_id, ticket_id=ticket_id,

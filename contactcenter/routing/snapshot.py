@@ -63,6 +63,11 @@ def _known_queues(session: Session) -> dict[int, QueueInfo]:
     return known
 
 
+def note_queue(session: Session, queue: QueueInfo) -> None:
+    """Keep a queue's routing facts, just read, for the transaction (see ``queue_infos``)."""
+    _known_queues(session)[queue.id] = queue
+
+
 def queue_infos(session: Session, queue_ids: Iterable[int]) -> dict[int, QueueInfo]:
     """Return queues' routing facts, read once per transaction.
 
