@@ -22,11 +22,11 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, insert, inspect, select, update
+from sqlalchemy import Integer, Select, and_, bindparam, insert, inspect, literal, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from contactcenter.db import utcnow
+from contactcenter.db import UTCDateTime, utcnow
 from contactcenter.routing.eligibility import (
     AgentSnapshot,
     free_kinds,
@@ -38,6 +38,7 @@ from contactcenter.routing.models import (
     AgentState,
     ItemState,
     Offer,
+    OfferOutcome,
     Presence,
     RoutingItem,
 )
@@ -56,7 +57,7 @@ from contactcenter.routing.store import (
     read_item,
     refused_by,
 )
-from contactcenter.routing.vacancy import repair_free_kinds, shift_load
+from contactcenter.routing.vacancy import note_flag, repair_free_kinds, shift_ctes, shift_load
 
 log = logging.getLogger(__name__)
 
@@ -181,50 +182,58 @@ def give(session: Session, item: RoutingItem, state: AgentState, policy: Routing
     audit = session.info.get("routing_audit")
     if audit is not None:
         audit(session, item, state, now, direct)
-    change_load(session, state.user_id, item.kind, +1, policy, assigned_at=now)
     timeout = policy.offer_timeout(item.kind)
     if direct or timeout <= 0:
+        change_load(session, state.user_id, item.kind, +1, policy, assigned_at=now)
         mark_assigned(session, item, state.user_id, now, actor_id)
         return Decision("assign", item.id, state.user_id, item.queue_id, item.kind,
                         item.priority)
     expires = now + dt.timedelta(seconds=timeout)
-    offer_id = make_offer(session, item, state.user_id, now, expires)
+    offer_id = make_offer(session, item, state.user_id, now, expires, policy)
     record_item_event(session, "offer.made", item, {"offer_id": offer_id})
     return Decision("offer", item.id, state.user_id, item.queue_id, item.kind, item.priority,
                     offer_id, expires)
 
 
-@functools.lru_cache(maxsize=1)
-def _offer_statement() -> Any:
-    """PostgreSQL: insert the offer and mark the item offered in one statement.
+@functools.lru_cache(maxsize=64)
+def _offer_statement(exclusive: frozenset[tuple[str, str]]) -> Any:
+    """PostgreSQL: a whole offer in one statement (data-modifying CTEs).
 
-    Binds ``offer_item``, ``offer_agent``, ``offer_made``, ``offer_expires``,
-    ``offer_count`` and ``offer_stamp``; returns the offer's id.
+    The agent's load rises with their flag and last assignment rewritten
+    (``vacancy.shift_ctes``); only then is the offer inserted and the item
+    marked offered. Binds the ``shift_ctes`` values and ``offer_item``,
+    ``offer_made``, ``offer_expires``, ``offer_count`` and ``offer_stamp``;
+    returns the offer's id and the new flag (no row: the agent had no room).
     """
     offers: Any = Offer.__table__
     items: Any = RoutingItem.__table__
-    made = (insert(offers).values(item_id=bindparam("offer_item"),
-                                  agent_id=bindparam("offer_agent"),
-                                  made_at=bindparam("offer_made"),
-                                  expires_at=bindparam("offer_expires"))
+    _capacities, flag = shift_ctes(True, exclusive, True)
+    made = (insert(offers).from_select(
+        ["item_id", "agent_id", "made_at", "expires_at", "outcome", "reason"],
+        select(bindparam("offer_item", type_=Integer), flag.c.user_id,
+               bindparam("offer_made", type_=UTCDateTime()),
+               bindparam("offer_expires", type_=UTCDateTime()),
+               literal(OfferOutcome.PENDING.value), literal("")))
             .returning(offers.c.id, offers.c.item_id).cte("made_offer"))
     return (update(items).where(items.c.id == made.c.item_id)
-            .values(state=ItemState.OFFERED.value, agent_id=bindparam("offer_agent"),
+            .values(state=ItemState.OFFERED.value, agent_id=bindparam("agent_id"),
                     offered_at=bindparam("offer_made"),
                     offer_expires_at=bindparam("offer_expires"),
                     offer_count=bindparam("offer_count"), updated_at=bindparam("offer_stamp"))
-            .returning(made.c.id))
+            .returning(made.c.id, select(flag.c.free_kinds).scalar_subquery()))
 
 
 def make_offer(session: Session, item: RoutingItem, agent_id: int, now: dt.datetime,
-               expires: dt.datetime) -> int:
-    """Offer a locked waiting item to a locked agent: the offer row and the item's state.
+               expires: dt.datetime, policy: RoutingPolicy) -> int:
+    """Offer a locked waiting item to a locked agent: their load, the offer row, the item.
 
-    On PostgreSQL one statement writes both and the item object is given the
-    written values as committed ones (no flush, no refresh); elsewhere the ORM
-    flushes them. Returns the offer's id.
+    On PostgreSQL one statement writes them all and the item and agent objects
+    are given the written values as committed ones (no flush, no refresh);
+    elsewhere ``change_load`` and an ORM flush write them. Returns the offer's
+    id; raises ``RuntimeError`` when the agent has no room for the item's kind.
     """
     if session.get_bind().dialect.name != "postgresql":
+        change_load(session, agent_id, item.kind, +1, policy, assigned_at=now)
         item.state = ItemState.OFFERED
         item.agent_id = agent_id
         item.offered_at = now
@@ -239,12 +248,17 @@ def make_offer(session: Session, item: RoutingItem, agent_id: int, now: dt.datet
     values = {"state": ItemState.OFFERED.value, "agent_id": agent_id, "offered_at": now,
               "offer_expires_at": expires, "offer_count": item.offer_count + 1,
               "updated_at": utcnow()}
-    offer_id: int = session.execute(_offer_statement(), {
-        "offer_item": item.id, "offer_agent": agent_id, "offer_made": now,
-        "offer_expires": expires, "offer_count": values["offer_count"],
-        "offer_stamp": values["updated_at"]}).scalar_one()
+    params = {"agent_id": agent_id, "load_kind": item.kind, "load_delta": 1,
+              "assigned_at": now, "stamped_at": values["updated_at"],
+              "offer_item": item.id, "offer_made": now, "offer_expires": expires,
+              "offer_count": values["offer_count"], "offer_stamp": values["updated_at"]}
+    row = session.execute(_offer_statement(policy.exclusive), params).first()
+    if row is None:
+        raise RuntimeError(f"load of agent {agent_id} for {item.kind} cannot change by 1")
+    note_flag(session, agent_id, row[1], params)
     for key, value in values.items():
         set_committed_value(item, key, value)
+    offer_id: int = row[0]
     return offer_id
 
 

@@ -120,18 +120,17 @@ def _load_statement(up: bool) -> Any:
             .values(load=cap.c.load + delta))
 
 
-@functools.lru_cache(maxsize=64)
-def _shift_statement(up: bool, exclusive: frozenset[tuple[str, str]], stamp: bool,
-                     snapshot: bool) -> Any:
-    """PostgreSQL: change one load and rewrite the flag in one statement (data-modifying CTEs).
+def shift_ctes(up: bool, exclusive: frozenset[tuple[str, str]], stamp: bool
+               ) -> tuple[Any, Any]:
+    """PostgreSQL: the CTEs that change one load and rewrite the agent's flag.
 
     ``changed_load`` updates the capacity row (guarded by its bounds);
-    ``capacities_now`` is the agent's capacities as they are after it (the
+    ``capacities_now`` is the agent's capacities as they are after it (a
     statement's other parts see the rows as they were before); ``new_flag``
-    rewrites ``free_kinds`` from those, only if the load changed. The result is
-    one ``F`` row with the new flag (none: the load could not change) and, with
-    ``snapshot``, the agent's snapshot rows (``snapshot.snapshot_parts``) with
-    the new loads.
+    rewrites ``free_kinds`` from those, only if the load changed, returning
+    ``user_id`` and ``free_kinds``. Binds ``agent_id``, ``load_kind``,
+    ``load_delta`` and, with ``stamp``, ``assigned_at`` and ``stamped_at``.
+    Returns ``(capacities_now, new_flag)``.
     """
     cap: Any = AgentCapacity.__table__
     states: Any = AgentState.__table__
@@ -152,6 +151,20 @@ def _shift_statement(up: bool, exclusive: frozenset[tuple[str, str]], stamp: boo
             .where(states.c.user_id == agent_id, states.c.user_id == changed.c.user_id)
             .values(**_flag_values(capacities, agent_id, exclusive, stamp))
             .returning(states.c.user_id, states.c.free_kinds).cte("new_flag"))
+    return capacities, flag
+
+
+@functools.lru_cache(maxsize=64)
+def _shift_statement(up: bool, exclusive: frozenset[tuple[str, str]], stamp: bool,
+                     snapshot: bool) -> Any:
+    """PostgreSQL: change one load and rewrite the flag in one statement (``shift_ctes``).
+
+    The result is one ``F`` row with the new flag (none: the load could not
+    change) and, with ``snapshot``, the agent's snapshot rows
+    (``snapshot.snapshot_parts``) with the new loads.
+    """
+    capacities, flag = shift_ctes(up, exclusive, stamp)
+    agent_id: Any = bindparam("agent_id")
     null_int: Any = literal(None).cast(Integer)
     null_text: Any = literal(None).cast(String)
     head = select(flag.c.user_id, literal("F"), flag.c.free_kinds, null_int, null_int,
@@ -177,11 +190,11 @@ def refresh_free_kinds(session: Session, agent_id: int, policy: RoutingPolicy,
     value = session.execute(_refresh_statement(policy.exclusive, assigned_at is not None),
                             params).scalar()
     if value is not None:
-        _note_flag(session, agent_id, value, params)
+        note_flag(session, agent_id, value, params)
     return value
 
 
-def _note_flag(session: Session, agent_id: int, value: str, params: dict[str, Any]) -> None:
+def note_flag(session: Session, agent_id: int, value: str, params: dict[str, Any]) -> None:
     """Give the agent's loaded state row, if any, the written values as its committed ones."""
     state = session.identity_map.get(session.identity_key(AgentState, agent_id))
     if state is not None:
@@ -216,7 +229,7 @@ def shift_load(session: Session, agent_id: int, kind: str, delta: int, policy: R
     flag = next((row for row in rows if row[1] == "F"), None)
     if flag is None:
         raise RuntimeError(f"load of agent {agent_id} for {kind} cannot change by {delta}")
-    _note_flag(session, agent_id, flag[2], params)
+    note_flag(session, agent_id, flag[2], params)
     if snapshot_of is None:
         return None
     return build_snapshots(session, [snapshot_of], rows)[agent_id]

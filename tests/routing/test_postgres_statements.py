@@ -110,36 +110,58 @@ def test_a_load_change_rewrites_the_flag_and_returns_the_snapshot_in_one_stateme
                 assert stored.last_assigned_at == stamp
 
 
-def test_an_offer_writes_its_row_and_the_item_in_one_statement(pg_db: Database) -> None:
+def test_an_offer_writes_the_load_its_row_and_the_item_in_one_statement(
+        pg_db: Database) -> None:
     policy = parse_policy({}, Settings())
     queue_ids, agent_ids, customers = build_center(pg_db, policy, 1, "offline")
+    agent_id = agent_ids[0]
     now = utcnow()
+    item_ids = []
     with pg_db.session() as s:
-        queued = engine.enqueue_item(s, kind="chat", channel="chat", queue_id=queue_ids[0],
-                                     now=now, policy=policy, customer_id=customers[0])
-        item_id = queued.item.id
+        for customer_id in customers[:2]:
+            queued = engine.enqueue_item(s, kind="chat", channel="chat", queue_id=queue_ids[0],
+                                         now=now, policy=policy, customer_id=customer_id)
+            item_ids.append(queued.item.id)
+        s.execute(AgentCapacity.__table__.update()
+                  .where(AgentCapacity.user_id == agent_id, AgentCapacity.kind == "chat")
+                  .values(maximum=1))
         s.commit()
     expires = now + dt.timedelta(seconds=30)
     with pg_db.session() as s:
-        item = lock_item(s, item_id)
+        item = lock_item(s, item_ids[0])
         assert item is not None and item.state == ItemState.WAITING
-        assert lock_agent(s, agent_ids[0]) is not None
+        state = lock_agent(s, agent_id)
+        assert state is not None
         with Statements(pg_db) as sent:
-            offer_id = make_offer(s, item, agent_ids[0], now, expires)
-            # The item's new values are known without a refresh.
+            offer_id = make_offer(s, item, agent_id, now, expires, policy)
+            # The item's and the agent's new values are known without a refresh.
             seen = (item.state, item.agent_id, item.offered_at, item.offer_expires_at,
-                    item.offer_count)
+                    item.offer_count, state.free_kinds, state.last_assigned_at)
         assert sent.count == 1
-        assert seen == (ItemState.OFFERED, agent_ids[0], now, expires, 1)
+        fresh = agent_snapshot(s, state)
+        assert fresh.load["chat"] == 1
+        assert seen == (ItemState.OFFERED, agent_id, now, expires, 1,
+                        snapshot_free_kinds(fresh, policy), now)
+        assert "chat" not in seen[5] and "call" not in seen[5]
         assert not s.dirty
+        # No room for a second chat: nothing is written.
+        other = lock_item(s, item_ids[1])
+        assert other is not None
+        with pytest.raises(RuntimeError):
+            make_offer(s, other, agent_id, now, expires, policy)
+        assert s.scalar(select(Offer.id).where(Offer.item_id == other.id)) is None
+        assert s.scalar(select(RoutingItem.state).where(RoutingItem.id == other.id)) == "waiting"
+        assert agent_snapshot(s, state).load == fresh.load
         s.commit()
     with pg_db.session() as s:
-        stored = s.get(RoutingItem, item_id)
+        stored = s.get(RoutingItem, item_ids[0])
         offer = s.get(Offer, offer_id)
-        assert stored is not None and offer is not None
+        agent = s.get(AgentState, agent_id)
+        assert stored is not None and offer is not None and agent is not None
         assert (stored.state, stored.agent_id, stored.offered_at, stored.offer_expires_at,
-                stored.offer_count) == (ItemState.OFFERED, agent_ids[0], now, expires, 1)
+                stored.offer_count) == (ItemState.OFFERED, agent_id, now, expires, 1)
         assert stored.updated_at > now
         assert (offer.item_id, offer.agent_id, offer.made_at, offer.expires_at, offer.outcome,
-                offer.ended_at, offer.reason) == (item_id, agent_ids[0], now, expires,
+                offer.ended_at, offer.reason) == (item_ids[0], agent_id, now, expires,
                                                   OfferOutcome.PENDING, None, "")
+        assert (agent.free_kinds, agent.last_assigned_at) == (seen[5], now)
