@@ -216,7 +216,7 @@ def _offer_statement(exclusive: frozenset[tuple[str, str]]) -> Any:
                literal(OfferOutcome.PENDING.value), literal("")))
             .returning(offers.c.id, offers.c.item_id).cte("made_offer"))
     return (update(items).where(items.c.id == made.c.item_id)
-            .values(state=ItemState.OFFERED.value, agent_id=bindparam("agent_id"),
+            .values(state=ItemState.OFFERED.value, agent_id=bindparam("shift_agent"),
                     offered_at=bindparam("offer_made"),
                     offer_expires_at=bindparam("offer_expires"),
                     offer_count=bindparam("offer_count"), updated_at=bindparam("offer_stamp"))
@@ -248,7 +248,7 @@ def make_offer(session: Session, item: RoutingItem, agent_id: int, now: dt.datet
     values = {"state": ItemState.OFFERED.value, "agent_id": agent_id, "offered_at": now,
               "offer_expires_at": expires, "offer_count": item.offer_count + 1,
               "updated_at": utcnow()}
-    params = {"agent_id": agent_id, "load_kind": item.kind, "load_delta": 1,
+    params = {"shift_agent": agent_id, "load_kind": item.kind, "load_delta": 1,
               "assigned_at": now, "stamped_at": values["updated_at"],
               "offer_item": item.id, "offer_made": now, "offer_expires": expires,
               "offer_count": values["offer_count"], "offer_stamp": values["updated_at"]}

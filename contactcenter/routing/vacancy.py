@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -103,7 +103,7 @@ def _refresh_statement(exclusive: frozenset[tuple[str, str]], stamp: bool) -> An
     parameters: a decision writes the agent's row once, not twice.
     """
     states: Any = AgentState.__table__
-    agent_id: Any = bindparam("agent_id")
+    agent_id: Any = bindparam("shift_agent")
     return (update(states).where(states.c.user_id == agent_id)
             .values(**_flag_values(AgentCapacity.__table__, agent_id, exclusive, stamp))
             .returning(states.c.free_kinds))
@@ -115,7 +115,7 @@ def _load_statement(up: bool) -> Any:
     cap: Any = AgentCapacity.__table__
     delta: Any = bindparam("load_delta")
     guard = cap.c.load + delta <= cap.c.maximum if up else cap.c.load + delta >= 0
-    return (update(cap).where(cap.c.user_id == bindparam("agent_id"),
+    return (update(cap).where(cap.c.user_id == bindparam("shift_agent"),
                               cap.c.kind == bindparam("load_kind"), guard)
             .values(load=cap.c.load + delta))
 
@@ -128,13 +128,15 @@ def shift_ctes(up: bool, exclusive: frozenset[tuple[str, str]], stamp: bool
     ``capacities_now`` is the agent's capacities as they are after it (a
     statement's other parts see the rows as they were before); ``new_flag``
     rewrites ``free_kinds`` from those, only if the load changed, returning
-    ``user_id`` and ``free_kinds``. Binds ``agent_id``, ``load_kind``,
-    ``load_delta`` and, with ``stamp``, ``assigned_at`` and ``stamped_at``.
+    ``user_id`` and ``free_kinds``. Binds ``shift_agent``, ``load_kind``,
+    ``load_delta`` and, with ``stamp``, ``assigned_at`` and ``stamped_at`` (see
+    ``shift_params``): never a column's name, as SQLAlchemy adds an execution
+    parameter named like a column to the SET clause of every UPDATE it renders.
     Returns ``(capacities_now, new_flag)``.
     """
     cap: Any = AgentCapacity.__table__
     states: Any = AgentState.__table__
-    agent_id: Any = bindparam("agent_id")
+    agent_id: Any = bindparam("shift_agent")
     kind: Any = bindparam("load_kind")
     delta: Any = bindparam("load_delta")
     guard = cap.c.load + delta <= cap.c.maximum if up else cap.c.load + delta >= 0
@@ -154,24 +156,57 @@ def shift_ctes(up: bool, exclusive: frozenset[tuple[str, str]], stamp: bool
     return capacities, flag
 
 
-@functools.lru_cache(maxsize=64)
-def _shift_statement(up: bool, exclusive: frozenset[tuple[str, str]], stamp: bool,
-                     snapshot: bool) -> Any:
+def shift_select(up: bool, exclusive: frozenset[tuple[str, str]], stamp: bool,
+                 snapshot: bool, along: Callable[[Any], Any] | None = None) -> Any:
     """PostgreSQL: change one load and rewrite the flag in one statement (``shift_ctes``).
 
     The result is one ``F`` row with the new flag (none: the load could not
     change) and, with ``snapshot``, the agent's snapshot rows
-    (``snapshot.snapshot_parts``) with the new loads.
+    (``snapshot.snapshot_parts``) with the new loads. ``along(new_flag)``
+    returns a further data-modifying CTE run in the same statement (it can make
+    its write depend on the flag's row). Built anew each call: callers cache it.
     """
     capacities, flag = shift_ctes(up, exclusive, stamp)
-    agent_id: Any = bindparam("agent_id")
+    agent_id: Any = bindparam("shift_agent")
     null_int: Any = literal(None).cast(Integer)
     null_text: Any = literal(None).cast(String)
     head = select(flag.c.user_id, literal("F"), flag.c.free_kinds, null_int, null_int,
                   null_text, null_text)
-    if not snapshot:
-        return head
-    return union_all(head, *snapshot_parts([agent_id], capacities))
+    statement: Any = (union_all(head, *snapshot_parts([agent_id], capacities)) if snapshot
+                      else head)
+    return statement.add_cte(along(flag)) if along is not None else statement
+
+
+@functools.lru_cache(maxsize=64)
+def _shift_statement(up: bool, exclusive: frozenset[tuple[str, str]], stamp: bool,
+                     snapshot: bool) -> Any:
+    return shift_select(up, exclusive, stamp, snapshot)
+
+
+def shift_params(agent_id: int, kind: str, delta: int,
+                 assigned_at: dt.datetime | None = None) -> dict[str, Any]:
+    """The values ``shift_ctes`` binds."""
+    params: dict[str, Any] = {"shift_agent": agent_id, "load_kind": kind, "load_delta": delta}
+    if assigned_at is not None:
+        params.update(assigned_at=assigned_at, stamped_at=utcnow())
+    return params
+
+
+def take_shift_rows(session: Session, rows: Sequence[Any], params: dict[str, Any],
+                    snapshot_of: AgentState | None) -> AgentSnapshot | None:
+    """Apply what ``shift_select`` returned: the flag to the loaded agent, the snapshot.
+
+    Raises ``RuntimeError`` when the load did not change (no ``F`` row).
+    """
+    agent_id = params["shift_agent"]
+    flag = next((row for row in rows if row[1] == "F"), None)
+    if flag is None:
+        raise RuntimeError(f"load of agent {agent_id} for {params['load_kind']} cannot "
+                           f"change by {params['load_delta']}")
+    note_flag(session, agent_id, flag[2], params)
+    if snapshot_of is None:
+        return None
+    return build_snapshots(session, [snapshot_of], rows)[agent_id]
 
 
 def refresh_free_kinds(session: Session, agent_id: int, policy: RoutingPolicy,
@@ -184,7 +219,7 @@ def refresh_free_kinds(session: Session, agent_id: int, policy: RoutingPolicy,
     later check of the flag (``repair_free_kinds``) needs no query and the next
     flush no UPDATE. Returns the new flag (None: no such agent).
     """
-    params: dict[str, Any] = {"agent_id": agent_id}
+    params: dict[str, Any] = {"shift_agent": agent_id}
     if assigned_at is not None:
         params.update(assigned_at=assigned_at, stamped_at=stamped_at or utcnow())
     value = session.execute(_refresh_statement(policy.exclusive, assigned_at is not None),
@@ -214,9 +249,7 @@ def shift_load(session: Session, agent_id: int, kind: str, delta: int, policy: R
     the change, read in the same round trip on PostgreSQL. Raises
     ``RuntimeError`` when the load would leave ``0..maximum``.
     """
-    params: dict[str, Any] = {"agent_id": agent_id, "load_kind": kind, "load_delta": delta}
-    if assigned_at is not None:
-        params.update(assigned_at=assigned_at, stamped_at=utcnow())
+    params = shift_params(agent_id, kind, delta, assigned_at)
     if session.get_bind().dialect.name != "postgresql":
         result = session.execute(_load_statement(delta > 0), params)
         if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -226,13 +259,7 @@ def shift_load(session: Session, agent_id: int, kind: str, delta: int, policy: R
         return agent_snapshot(session, snapshot_of) if snapshot_of is not None else None
     rows = session.execute(_shift_statement(delta > 0, policy.exclusive, assigned_at is not None,
                                             snapshot_of is not None), params).all()
-    flag = next((row for row in rows if row[1] == "F"), None)
-    if flag is None:
-        raise RuntimeError(f"load of agent {agent_id} for {kind} cannot change by {delta}")
-    note_flag(session, agent_id, flag[2], params)
-    if snapshot_of is None:
-        return None
-    return build_snapshots(session, [snapshot_of], rows)[agent_id]
+    return take_shift_rows(session, rows, params, snapshot_of)
 
 
 def repair_free_kinds(session: Session, state: AgentState, agent: AgentSnapshot,

@@ -5,11 +5,15 @@ all through the same locks and eligibility rules as automatic matching.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, exists, inspect, literal, null, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
-from contactcenter.routing.eligibility import ineligibility
+from contactcenter.db import utcnow
+from contactcenter.routing.eligibility import AgentSnapshot, ineligibility
 from contactcenter.routing.errors import InvalidStateError, ItemNotFoundError, NotEligibleError
 from contactcenter.routing.events import record_item_event
 from contactcenter.routing.matching import (
@@ -35,6 +39,7 @@ from contactcenter.routing.presence import apply_presence, ensure_agent
 from contactcenter.routing.rules import rules_clock
 from contactcenter.routing.snapshot import agent_snapshot, queue_of
 from contactcenter.routing.store import begin_write, item_snapshot, lock_agent, lock_item
+from contactcenter.routing.vacancy import shift_params, shift_select, take_shift_rows
 from contactcenter.tickets.models import Ticket
 
 
@@ -45,6 +50,44 @@ def _lock_held(session: Session, item_id: int) -> tuple[RoutingItem, AgentState 
     state = (lock_agent(session, item.agent_id)
              if item.state in HELD_STATES and item.agent_id is not None else None)
     return item, state
+
+
+def _completed_item(flag: Any) -> Any:
+    """The CTE that marks the item completed, once the agent's load has dropped."""
+    items: Any = RoutingItem.__table__
+    return (update(items)
+            .where(items.c.id == bindparam("done_item"), exists(select(flag.c.user_id)))
+            .values(state=literal(ItemState.COMPLETED.value), completed_at=bindparam("done_at"),
+                    handle_seconds=bindparam("done_handle"), offer_expires_at=null(),
+                    updated_at=bindparam("done_stamp"))
+            .returning(items.c.id).cte("completed_item"))
+
+
+@functools.lru_cache(maxsize=64)
+def _completion_statement(exclusive: frozenset[tuple[str, str]]) -> Any:
+    """PostgreSQL: lower the agent's load, rewrite their flag, complete the item and read
+    the agent's new snapshot, in one statement (``vacancy.shift_select``)."""
+    return shift_select(False, exclusive, False, True, along=_completed_item)
+
+
+def _complete_held(session: Session, item: RoutingItem, handle: int, now: dt.datetime,
+                   policy: RoutingPolicy, snapshot_of: AgentState | None
+                   ) -> AgentSnapshot | None:
+    """Complete an assigned item and lower its agent's load (both locked) in one statement.
+
+    The item object is given the written values as committed ones.
+    """
+    assert item.agent_id is not None
+    params = shift_params(item.agent_id, item.kind, -1)
+    values = {"state": ItemState.COMPLETED.value, "completed_at": now,
+              "handle_seconds": handle, "offer_expires_at": None, "updated_at": utcnow()}
+    params.update(done_item=item.id, done_at=now, done_handle=handle,
+                  done_stamp=values["updated_at"])
+    rows = session.execute(_completion_statement(policy.exclusive), params).all()
+    agent = take_shift_rows(session, rows, params, snapshot_of)
+    for key, value in values.items():
+        set_committed_value(item, key, value)
+    return agent
 
 
 def complete_item(session: Session, item_id: int, now: dt.datetime, policy: RoutingPolicy,
@@ -64,17 +107,24 @@ def complete_item(session: Session, item_id: int, now: dt.datetime, policy: Rout
         return (match_agent(session, offered_to, now, policy) if offered_to is not None
                 else MatchResult())
     agent = None
+    written = False
     if item.state == ItemState.ASSIGNED and item.agent_id is not None:
         # The agent's snapshot after the change comes with it: matching them next
         # needs no read of its own.
-        agent = change_load(session, item.agent_id, item.kind, -1, policy,
-                            snapshot_of=state if state is not None
-                            and state.user_id == item.agent_id else None)
-        item.handle_seconds = max(0, int((now - (item.answered_at or now)).total_seconds()))
-    item.state = ItemState.COMPLETED
-    item.completed_at = now
-    item.offer_expires_at = None
-    session.flush()
+        snapshot_of = state if state is not None and state.user_id == item.agent_id else None
+        handle = max(0, int((now - (item.answered_at or now)).total_seconds()))
+        if session.get_bind().dialect.name == "postgresql" and not inspect(item).modified:
+            agent = _complete_held(session, item, handle, now, policy, snapshot_of)
+            written = True
+        else:
+            agent = change_load(session, item.agent_id, item.kind, -1, policy,
+                                snapshot_of=snapshot_of)
+            item.handle_seconds = handle
+    if not written:
+        item.state = ItemState.COMPLETED
+        item.completed_at = now
+        item.offer_expires_at = None
+        session.flush()
     record_item_event(session, "item.completed", item)
     if state is None:
         return MatchResult()

@@ -44,9 +44,11 @@ class Statements:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.count = 0
+        self.sent: list[str] = []
 
-    def _on(self, *_args: Any) -> None:
+    def _on(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.count += 1
+        self.sent.append(statement)
 
     def __enter__(self) -> Self:
         event.listen(self.db.engine, "before_cursor_execute", self._on)
@@ -165,3 +167,55 @@ def test_an_offer_writes_the_load_its_row_and_the_item_in_one_statement(
                 offer.ended_at, offer.reason) == (item_ids[0], agent_id, now, expires,
                                                   OfferOutcome.PENDING, None, "")
         assert (agent.free_kinds, agent.last_assigned_at) == (seen[5], now)
+
+
+def test_completing_an_assigned_item_lowers_the_load_in_the_same_statement(
+        pg_db: Database) -> None:
+    policy = parse_policy({}, Settings())
+    queue_ids, agent_ids, customers = build_center(pg_db, policy, 1, "available")
+    agent_id = agent_ids[0]
+    now = utcnow()
+    item_ids = []
+    with pg_db.session() as s:
+        for customer_id in customers[:2]:
+            queued = engine.enqueue_item(s, kind="ticket", channel="email",
+                                         queue_id=queue_ids[0], now=now, policy=policy,
+                                         customer_id=customer_id)
+            item_ids.append(queued.item.id)
+            for decision in queued.match.decisions:
+                assert decision.offer_id is not None
+                engine.accept_offer(s, decision.offer_id, agent_id, now, policy)
+        s.commit()
+    done = now + dt.timedelta(minutes=5)
+    with pg_db.session() as s:
+        item = s.get(RoutingItem, item_ids[0])
+        assert item is not None and item.state == ItemState.ASSIGNED
+        answered = item.answered_at
+        assert answered is not None
+        before = _loads(s, agent_id)["ticket"][1]
+        with Statements(pg_db) as sent:
+            engine.complete_item(s, item_ids[0], done, policy, wrap_up=False)
+        # The item, its completion and the agent's load and snapshot are one write.
+        writes = [sql.split()[0:4] for sql in sent.sent if not sql.startswith("SELECT")]
+        assert writes == [["WITH", "changed_load", "AS", "(UPDATE"]], sent.sent
+        assert (item.state, item.completed_at, item.offer_expires_at, item.handle_seconds) == (
+            ItemState.COMPLETED, done, None, int((done - answered).total_seconds()))
+        state = s.get(AgentState, agent_id)
+        assert state is not None
+        fresh = agent_snapshot(s, state)
+        assert fresh.load["ticket"] == before - 1
+        assert state.free_kinds == snapshot_free_kinds(fresh, policy)
+        s.commit()
+    with pg_db.session() as s:
+        stored = s.get(RoutingItem, item_ids[0])
+        assert stored is not None
+        assert (stored.state, stored.completed_at, stored.handle_seconds) == (
+            ItemState.COMPLETED, done, int((done - answered).total_seconds()))
+        # A load that cannot drop (written behind the engine's back) completes nothing.
+        s.execute(AgentCapacity.__table__.update()
+                  .where(AgentCapacity.user_id == agent_id, AgentCapacity.kind == "ticket")
+                  .values(load=0))
+        with pytest.raises(RuntimeError):
+            engine.complete_item(s, item_ids[1], done, policy, wrap_up=False)
+        assert s.scalar(select(RoutingItem.state).where(
+            RoutingItem.id == item_ids[1])) == ItemState.ASSIGNED
