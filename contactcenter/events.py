@@ -14,9 +14,9 @@ import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import JSON, String, delete, func, select
+from sqlalchemy import JSON, String, Table, delete, event, func, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from contactcenter.db import Base, utcnow
@@ -137,12 +137,48 @@ def record_event(
     if type_ not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type_!r}")
     room_list = tuple(dict.fromkeys([*rooms, SUPERVISORS_ROOM]))
-    row = EventLog(type=type_, rooms=" ".join(room_list), payload=payload)
-    # No flush here: the rows are inserted together at the commit's flush, which assigns
-    # their ids (the cursors) before the after-commit hook publishes them.
-    session.add(row)
+    row = EventLog(type=type_, rooms=" ".join(room_list), payload=payload, created_at=utcnow())
+    # Never added to the session: the transaction's rows are written by one multi-row
+    # INSERT just before its commit (``_write_pending_events``), which sets their ids (the
+    # cursors) for the after-commit hook that publishes them. A rolled-back savepoint drops
+    # its rows from ``pending_events``; they were never written.
+    if not session.in_transaction():
+        session.begin()  # as ``session.add`` would: a rollback then drops the rows again
     session.info.setdefault("pending_events", []).append(row)
     return row
+
+
+def _write_pending_events(session: Session) -> None:
+    """Before the outermost commit: insert the transaction's event rows in one go.
+
+    One prepared statement for all of them (an executemany) instead of a flush of the
+    unit of work per row. Their ids, in order: PostgreSQL returns them sorted by parameter
+    order; SQLite numbers new rows max(rowid) + 1, one after another, and no other writer
+    can insert before this transaction commits, so they are the last ``n`` ids.
+    """
+    if session.in_nested_transaction():
+        return
+    rows = [r for r in session.info.get("pending_events", ()) if r.id is None]
+    if not rows:
+        return
+    table = cast(Table, EventLog.__table__)
+    params = [{"type": r.type, "rooms": r.rooms, "payload": r.payload,
+               "created_at": r.created_at} for r in rows]
+    ids: Sequence[int]
+    if len(rows) == 1 or session.get_bind().dialect.name != "sqlite":
+        ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                              params).scalars().all()
+    else:
+        session.execute(insert(table), params)
+        last = session.scalar(select(func.max(table.c.id))) or 0
+        ids = range(last - len(rows) + 1, last + 1)
+    if len(ids) != len(rows):
+        raise RuntimeError(f"event log insert returned {len(ids)} ids for {len(rows)} rows")
+    for row, id_ in zip(rows, ids, strict=True):
+        row.id = id_
+
+
+event.listen(Session, "before_commit", _write_pending_events)
 
 
 def to_envelope(row: EventLog) -> Envelope:

@@ -103,11 +103,14 @@ def identify_customer(
     *,
     name: str = "",
     language: str | None = None,
+    savepoint: bool = True,
 ) -> tuple[Customer, bool]:
     """Return the customer an address belongs to, creating one if needed.
 
     Safe against a concurrent creation of the same identity: the insert runs in a
     savepoint and a unique violation falls back to the row the other writer made.
+    ``savepoint=False`` is for a caller whose whole transaction is retried on any error
+    (intake's fast path): the unique violation then simply propagates.
     """
     address = normalise_identity(kind, raw)
     found = session.scalar(_identify_statement(), {"kind": kind, "address": address})
@@ -117,6 +120,13 @@ def identify_customer(
             customer.name = name[:200]
         return customer, False
     customer = Customer(name=name[:200], language=language)
+    if not savepoint:
+        session.add(customer)
+        session.add(CustomerIdentity(customer=customer, kind=kind, address=address))
+        session.flush()
+        record_event(session, "customer.created", {"customer_id": customer.id},
+                     [room("customer", customer.id)])
+        return customer, True
     try:
         with session.begin_nested():
             session.add(customer)

@@ -146,11 +146,13 @@ def _duplicate(session: Session, contact: InboundContact) -> IntakeResult | None
     return IntakeResult("duplicate", row[1], row[3], row[0], row[2], "duplicate")
 
 
-def _identify(session: Session, contact: InboundContact) -> Customer:
+def _identify(session: Session, contact: InboundContact, *, retried: bool = False) -> Customer:
+    """The sender's customer (made if new). ``retried``: the caller retries any failure
+    on its slow path, so a customer created concurrently needs no SAVEPOINT of its own."""
     try:
         customer, _created = identify_customer(
             session, contact.sender.kind, contact.sender.address,
-            name=contact.sender.name, language=contact.language,
+            name=contact.sender.name, language=contact.language, savepoint=not retried,
         )
     except CustomerError as exc:
         raise IntakeError(f"cannot identify the sender: {exc}") from exc
@@ -434,7 +436,8 @@ def apply_contact(session: Session, contact: InboundContact, settings: Settings,
     ``raw_is_new``: the caller has just stored the contact's raw payload as new, so a
     message with the same id is rare (our own Message-ID coming back); it is not looked
     up first but left to the messages' unique constraint, whose IntegrityError sends
-    the caller to its slow path, which reports the duplicate.
+    the caller to its slow path, which reports the duplicate. So does a customer created
+    by a concurrent writer (no SAVEPOINT is spent on that race).
     """
     now = now or utcnow()
     if not raw_is_new or contact.delivery_report is not None:
@@ -445,7 +448,7 @@ def apply_contact(session: Session, contact: InboundContact, settings: Settings,
         from contactcenter.tickets.delivery_reports import apply_delivery_report
 
         return apply_delivery_report(session, contact, now)
-    customer = _identify(session, contact)
+    customer = _identify(session, contact, retried=raw_is_new)
     inbox = _inbox_facts(session, contact.inbox_id)
     window = (inbox.reopen_window_days if inbox and inbox.reopen_window_days is not None
               else settings.reopen_window_days)

@@ -97,9 +97,13 @@ def test_events_are_published_only_after_commit(
     result = apply_contact(session, make_contact(), settings, T0)
     assert result.status == "created"
     assert events.published == []  # recorded, not yet published
-    assert count(session, EventLog) == 3
+    assert len(session.info["pending_events"]) == 3
+    assert count(session, EventLog) == 0  # written by one INSERT at the commit
     session.commit()
     assert types(events) == ["customer.created", "ticket.created", "message.created"]
+    assert count(session, EventLog) == 3
+    assert [e.id for e in events.published] == sorted(
+        session.scalars(select(EventLog.id)).all())
 
 
 def test_rollback_publishes_no_events(

@@ -48,7 +48,7 @@ from contactcenter.channels.email.templates import (
 )
 from contactcenter.config import Settings
 from contactcenter.customers.models import Customer
-from contactcenter.db import utcnow
+from contactcenter.db import insert_now, utcnow
 from contactcenter.events import record_event
 from contactcenter.hooks import transaction_cache
 from contactcenter.tickets.intake import ticket_rooms
@@ -191,8 +191,8 @@ def _mailbox(inbox_id: int | None) -> ColumnElement[bool]:
 
 
 @functools.cache
-def _counts_statement(no_inbox: bool) -> Select[Any]:
-    """Build (once) the three cap counts as one statement with bound parameters."""
+def _sender_counts_statement(no_inbox: bool) -> Select[Any]:
+    """Build (once) the two per-sender cap counts as one statement with bound parameters."""
     sender: BindParameter[str] = bindparam("sender")
     hour: BindParameter[dt.datetime] = bindparam("hour")
     day: BindParameter[dt.datetime] = bindparam("day")
@@ -202,17 +202,47 @@ def _counts_statement(no_inbox: bool) -> Select[Any]:
         _sent(AutoreplyLog.sender == sender, AutoreplyLog.sent_at > hour).scalar_subquery(),
         _sent(AutoreplyLog.sender == sender, mailbox, AutoreplyLog.sent_at > day)
         .scalar_subquery(),
-        _sent(mailbox, AutoreplyLog.sent_at > hour).scalar_subquery(),
     )
+
+
+@functools.cache
+def _mailbox_count_statement(no_inbox: bool) -> Select[Any]:
+    """Build (once) the mailbox's count of automatic messages sent since ``hour``."""
+    mailbox = (AutoreplyLog.inbox_id.is_(None) if no_inbox
+               else AutoreplyLog.inbox_id == bindparam("inbox_id"))
+    return _sent(mailbox, AutoreplyLog.sent_at > bindparam("hour"))
+
+
+# How long (of the transaction's ``now``) a mailbox's counted hour is reused: its count
+# only shrinks as the hour slides on, so reusing it errs on the side of sending less.
+_MAILBOX_COUNT_REUSE = dt.timedelta(seconds=60)
 
 
 def count_autoreplies(session: Session, sender: str, inbox_id: int | None,
                       now: dt.datetime) -> AutoreplyCounts:
-    """Count the automatic messages sent that the caps look at (one round trip)."""
-    row = session.execute(_counts_statement(inbox_id is None),
+    """Count the automatic messages sent that the caps look at.
+
+    The mailbox's hourly count (every row of the last hour: the costly one) is read once
+    per transaction and then kept up by ``note_autoreply_sent``: a batch of new tickets
+    (``ingest email``) counts its own acknowledgements instead of asking again each time.
+    """
+    row = session.execute(_sender_counts_statement(inbox_id is None),
                           {"sender": sender, "hour": now - HOUR, "day": now - DAY,
                            "inbox_id": inbox_id}).one()
-    return AutoreplyCounts(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0))
+    counted = transaction_cache(session, "autoreply_mailbox_hour")
+    known = counted.get(inbox_id)
+    if known is None or abs(now - known[1]) > _MAILBOX_COUNT_REUSE:
+        known = [int(session.scalar(_mailbox_count_statement(inbox_id is None),
+                                    {"inbox_id": inbox_id, "hour": now - HOUR}) or 0), now]
+        counted[inbox_id] = known
+    return AutoreplyCounts(int(row[0] or 0), int(row[1] or 0), int(known[0]))
+
+
+def note_autoreply_sent(session: Session, inbox_id: int | None) -> None:
+    """Count an automatic message just stored for sending in the transaction's mailbox count."""
+    known = transaction_cache(session, "autoreply_mailbox_hour").get(inbox_id)
+    if known is not None:
+        known[0] += 1
 
 
 def is_autoreply_paused(session: Session, inbox_id: int | None, settings: Settings,
@@ -344,8 +374,7 @@ def _store(session: Session, ticket: Ticket, first: _Opening, settings: Settings
         auto_submitted=True, delivery_state=DeliveryState.PENDING, next_attempt_at=now,
         recipient=first.recipient, received_at=now, created_at=now, updated_at=now,
     )
-    session.add(message)
-    session.flush()
+    insert_now(session, message)  # one statement, no flush: nothing pending depends on it
     record_event(session, "message.created",
                  {"ticket_id": ticket.id, "number": ticket.number, "message_id": message.id,
                   "direction": message.direction, "channel": message.channel,
@@ -370,11 +399,13 @@ def _decide(session: Session, ticket: Ticket, first: _Opening, headers: MimeHead
         reason = cap_reason(count_autoreplies(session, sender, ticket.inbox_id, now), settings)
         if reason == MAILBOX_CEILING:
             _alert_ceiling(session, ticket, settings, now)
-    row = AutoreplyLog(kind=ACKNOWLEDGEMENT, sender=sender, inbox_id=ticket.inbox_id,
-                       ticket_id=ticket.id, sent_at=now, suppressed_reason=reason)
+    if reason is None:
+        note_autoreply_sent(session, ticket.inbox_id)
     message = _store(session, ticket, first, settings, now, render) if reason is None else None
-    row.message_id = message.id if message is not None else None
-    session.add(row)
+    row = insert_now(session, AutoreplyLog(
+        kind=ACKNOWLEDGEMENT, sender=sender, inbox_id=ticket.inbox_id, ticket_id=ticket.id,
+        sent_at=now, suppressed_reason=reason,
+        message_id=message.id if message is not None else None))
     return row, message
 
 

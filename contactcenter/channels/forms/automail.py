@@ -14,7 +14,12 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from contactcenter.channels.email.loop_models import AutoreplyLog
-from contactcenter.channels.email.loops import cap_reason, count_autoreplies, is_robot_address
+from contactcenter.channels.email.loops import (
+    cap_reason,
+    count_autoreplies,
+    is_robot_address,
+    note_autoreply_sent,
+)
 from contactcenter.channels.email.outbound import subject_with_token
 from contactcenter.config import Settings
 from contactcenter.events import record_event
@@ -49,6 +54,8 @@ def store_automatic_email(session: Session, ticket: Ticket, recipient: str, subj
                      {"ticket_id": ticket.id, "number": ticket.number, "message_id": message.id,
                       "direction": message.direction, "channel": message.channel,
                       "customer_id": ticket.customer_id}, ticket_rooms(ticket))
+    if reason is None:
+        note_autoreply_sent(session, ticket.inbox_id)
     session.add(AutoreplyLog(kind=kind, sender=recipient[:320], inbox_id=ticket.inbox_id,
                              ticket_id=ticket.id, sent_at=now, suppressed_reason=reason,
                              message_id=message.id if message is not None else None))
