@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, literal, select, union_all
+from sqlalchemy import Integer, String, bindparam, cast, literal_column, null, select, union_all
 from sqlalchemy.orm import Session
 
 from contactcenter.accounts.models import AgentSkill, User
@@ -92,6 +92,17 @@ def queue_of(session: Session, queue_id: int) -> QueueInfo:
     return found
 
 
+NULL_INT: Any = cast(null(), Integer)
+NULL_TEXT: Any = cast(null(), String)
+
+
+def tag(letter: str) -> Any:
+    """A row tag written into the statement (short SQL: see ``vacancy._text``)."""
+    if not (len(letter) == 1 and letter.isalpha()):
+        raise ValueError(f"not a tag: {letter!r}")
+    return literal_column(f"'{letter}'", String)
+
+
 def snapshot_parts(ids: Any, capacities: Any) -> list[Any]:
     """The snapshot's SELECTs for the agents ``ids``, capacities read from ``capacities``.
 
@@ -101,19 +112,18 @@ def snapshot_parts(ids: Any, capacities: Any) -> list[Any]:
     ``capacities`` is the table or a statement's own view of it (columns
     ``user_id``, ``kind``, ``maximum``, ``load``).
     """
-    null_int: Any = literal(None).cast(Integer)
-    null_text: Any = literal(None).cast(String)
+    null_int, null_text = NULL_INT, NULL_TEXT
     return [
-        select(User.id, literal("L"), User.languages, null_int, null_int, null_text, null_text)
+        select(User.id, tag("L"), User.languages, null_int, null_int, null_text, null_text)
         .where(User.id.in_(ids)),
-        select(AgentSkill.user_id, literal("S"), AgentSkill.skill, AgentSkill.level, null_int,
+        select(AgentSkill.user_id, tag("S"), AgentSkill.skill, AgentSkill.level, null_int,
                null_text, null_text).where(AgentSkill.user_id.in_(ids)),
-        select(QueueMember.user_id, literal("Q"), Queue.slug, QueueMember.queue_id, null_int,
+        select(QueueMember.user_id, tag("Q"), Queue.slug, QueueMember.queue_id, null_int,
                Queue.skill, Queue.language)
         .join(Queue, Queue.id == QueueMember.queue_id).where(QueueMember.user_id.in_(ids)),
-        select(capacities.c.user_id, literal("C"), capacities.c.kind, capacities.c.maximum,
+        select(capacities.c.user_id, tag("C"), capacities.c.kind, capacities.c.maximum,
                capacities.c.load, null_text, null_text).where(capacities.c.user_id.in_(ids)),
-        select(AgentState.user_id, literal("T"), Team.slug, Team.id, null_int, null_text,
+        select(AgentState.user_id, tag("T"), Team.slug, Team.id, null_int, null_text,
                null_text)
         .join(Team, Team.id == AgentState.team_id).where(AgentState.user_id.in_(ids)),
     ]

@@ -17,13 +17,13 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
-    Integer,
     String,
     and_,
     bindparam,
     case,
     exists,
-    literal,
+    func,
+    literal_column,
     not_,
     select,
     text,
@@ -37,7 +37,14 @@ from contactcenter.db import utcnow
 from contactcenter.routing.eligibility import AgentSnapshot, free_kinds
 from contactcenter.routing.models import AgentCapacity, AgentState
 from contactcenter.routing.policy import KINDS, RoutingPolicy
-from contactcenter.routing.snapshot import agent_snapshot, build_snapshots, snapshot_parts
+from contactcenter.routing.snapshot import (
+    NULL_INT,
+    NULL_TEXT,
+    agent_snapshot,
+    build_snapshots,
+    snapshot_parts,
+    tag,
+)
 
 # The partial index's own predicate, literally, so the planner can use the index
 # whatever the driver does with bound parameters (prepared, generic plans).
@@ -61,34 +68,50 @@ def has_room_for(kind: str) -> Any:
     return and_(FREE_AGENT, AgentState.free_kinds.like(f"%,{kind},%"))
 
 
-def _free_kinds_value(capacities: Any, agent_id: Any,
+def _text(value: str) -> Any:
+    """An SQL string literal written into the statement (for the fixed kinds only).
+
+    The load statements stay short this way: psycopg caches the conversion of a
+    query only up to 4,096 characters and converting a longer one costs more
+    than its round trip.
+    """
+    if value.strip(",") not in (*KINDS, ""):
+        raise ValueError(f"not a kind: {value!r}")
+    return literal_column(f"'{value}'", String)
+
+
+def _free_kinds_value(capacities: Any, agent_id: Any | None,
                       exclusive: frozenset[tuple[str, str]]) -> Any:
     """SQL for an agent's ``free_kinds`` computed from capacity rows in ``capacities``.
 
-    ``capacities`` is the table or a statement's own view of it (columns
-    ``user_id``, ``kind``, ``maximum``, ``load``).
+    ``capacities`` is the table (``agent_id`` picks the agent's rows) or a
+    statement's own view of the agent's rows (``agent_id`` None), with columns
+    ``user_id``, ``kind``, ``maximum`` and ``load``.
     """
     parts: list[Any] = []
     for kind in KINDS:
-        room: Any = exists().where(capacities.c.user_id == agent_id, capacities.c.kind == kind,
+        mine = [capacities.c.user_id == agent_id] if agent_id is not None else []
+        room: Any = exists().where(*mine, capacities.c.kind == _text(kind),
                                    capacities.c.load < capacities.c.maximum)
         excluded = sorted({b for a, b in exclusive if a == kind}
                           | {a for a, b in exclusive if b == kind})
         if excluded:
             other = capacities.alias(f"held_{kind}")
-            room = and_(room, not_(exists().where(other.c.user_id == agent_id,
-                                                  other.c.kind.in_(excluded),
-                                                  other.c.load > 0)))
-        parts.append(case((room, literal(f"{kind},")), else_=literal("")))
+            theirs = [other.c.user_id == agent_id] if agent_id is not None else []
+            room = and_(room, not_(exists().where(
+                *theirs, other.c.kind.in_([_text(k) for k in excluded]), other.c.load > 0)))
+        parts.append(case((room, _text(f"{kind},")), else_=_text("")))
     joined = parts[0]
     for part in parts[1:]:
         joined = joined + part
-    return case((joined == literal(""), literal("")), else_=literal(",") + joined)
+    # ",ticket,chat," or "" (NULLIF/COALESCE: the kinds' SQL is written once).
+    return func.coalesce(_text(",") + func.nullif(joined, _text("")), _text(""))
 
 
 def _flag_values(capacities: Any, agent_id: Any, exclusive: frozenset[tuple[str, str]],
                  stamp: bool) -> dict[str, Any]:
-    values: dict[str, Any] = {"free_kinds": _free_kinds_value(capacities, agent_id, exclusive)}
+    own = agent_id if capacities is AgentCapacity.__table__ else None
+    values: dict[str, Any] = {"free_kinds": _free_kinds_value(capacities, own, exclusive)}
     if stamp:
         values.update(last_assigned_at=bindparam("assigned_at"),
                       updated_at=bindparam("stamped_at"))
@@ -168,10 +191,8 @@ def shift_select(up: bool, exclusive: frozenset[tuple[str, str]], stamp: bool,
     """
     capacities, flag = shift_ctes(up, exclusive, stamp)
     agent_id: Any = bindparam("shift_agent")
-    null_int: Any = literal(None).cast(Integer)
-    null_text: Any = literal(None).cast(String)
-    head = select(flag.c.user_id, literal("F"), flag.c.free_kinds, null_int, null_int,
-                  null_text, null_text)
+    head = select(flag.c.user_id, tag("F"), flag.c.free_kinds, NULL_INT, NULL_INT, NULL_TEXT,
+                  NULL_TEXT)
     statement: Any = (union_all(head, *snapshot_parts([agent_id], capacities)) if snapshot
                       else head)
     return statement.add_cte(along(flag)) if along is not None else statement
