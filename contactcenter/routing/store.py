@@ -15,11 +15,14 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
+    Integer,
     Select,
+    String,
     and_,
     bindparam,
     exists,
     false,
+    func,
     literal,
     not_,
     or_,
@@ -27,9 +30,11 @@ from sqlalchemy import (
     true,
     union_all,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, joinedload
 
 from contactcenter.accounts.models import AgentSkill, User
+from contactcenter.db import UTCDateTime
 from contactcenter.routing.eligibility import AgentSnapshot, ItemSnapshot, free_kinds
 from contactcenter.routing.models import (
     AgentCapacity,
@@ -154,6 +159,58 @@ def _not_refused(agent_id: Any, item_id: Any, cutoff: Any) -> Any:
                                Offer.outcome.in_(REFUSALS), Offer.ended_at > cutoff))
 
 
+def _pick_filters(skills: int, has_languages: bool) -> list[Any]:
+    """What every descent of the pick checks besides queue, kind and rule step.
+
+    Language, skills (``skill_<n>``/``level_<n>``), the agent's refusals
+    (``agent_id``, ``refusal_cutoff``) and ``exclude``.
+    """
+    agent_id: Any = bindparam("agent_id")
+    held = [and_(RoutingItemSkill.skill == bindparam(f"skill_{n}"),
+                 RoutingItemSkill.min_level <= bindparam(f"level_{n}"))
+            for n in range(skills)]
+    return [
+        or_(RoutingItem.language.is_(None),
+            RoutingItem.language.in_(bindparam("languages", expanding=True)))
+        if has_languages else RoutingItem.language.is_(None),
+        not_(exists().where(RoutingItemSkill.item_id == RoutingItem.id,
+                            not_(or_(*held) if held else false()))),
+        not_(exists().where(Offer.item_id == RoutingItem.id, Offer.agent_id == agent_id,
+                            Offer.outcome.in_(REFUSALS),
+                            Offer.ended_at > bindparam("refusal_cutoff"))),
+        RoutingItem.id.not_in(bindparam("exclude", expanding=True)),
+    ]
+
+
+@functools.lru_cache(maxsize=64)
+def _lateral_pick_shape(skills: int, has_languages: bool) -> Select[Any]:
+    """PostgreSQL: the pick as one ``LIMIT 1`` descent per target, targets bound as arrays.
+
+    ``pick_queues``, ``pick_kinds`` and ``pick_cutoffs`` (the rule step's cutoff
+    in that queue; NULL: only items preferring the agent) are unnested into
+    rows, and a LATERAL subquery descends the pick index once for each. The
+    statement's text does not grow with the agent's queues and kinds (psycopg
+    converts long queries anew each time), and agents with as many skills and
+    languages or none share it.
+    """
+    targets = func.unnest(
+        bindparam("pick_queues", type_=postgresql.ARRAY(Integer)),
+        bindparam("pick_kinds", type_=postgresql.ARRAY(String)),
+        bindparam("pick_cutoffs", type_=postgresql.ARRAY(UTCDateTime())),
+    ).table_valued("queue_id", "kind", "cutoff").render_derived(name="target")
+    best = (select(RoutingItem.id, RoutingItem.priority, RoutingItem.enqueued_at,
+                   RoutingItem.queue_id, RoutingItem.kind)
+            .where(RoutingItem.queue_id == targets.c.queue_id,
+                   RoutingItem.state == ItemState.WAITING, RoutingItem.kind == targets.c.kind,
+                   or_(RoutingItem.preferred_agent_id == bindparam("agent_id"),
+                       RoutingItem.rules_since <= targets.c.cutoff),
+                   *_pick_filters(skills, has_languages))
+            .order_by(RoutingItem.priority.desc(), RoutingItem.enqueued_at, RoutingItem.id)
+            .limit(1).lateral("best"))
+    return (select(best.c.id, best.c.priority, best.c.enqueued_at, best.c.queue_id,
+                   best.c.kind).select_from(targets).join(best, true()))
+
+
 @functools.lru_cache(maxsize=1024)
 def _pick_shape(queues: tuple[tuple[int, bool], ...], kinds: tuple[str, ...],
                 skills: tuple[str, ...], has_languages: bool) -> Select[Any]:
@@ -165,20 +222,7 @@ def _pick_shape(queues: tuple[tuple[int, bool], ...], kinds: tuple[str, ...],
     ``cutoff_<n>`` per queue and ``skill_<n>``/``level_<n>`` per skill.
     """
     agent_id: Any = bindparam("agent_id")
-    held = [and_(RoutingItemSkill.skill == bindparam(f"skill_{n}"),
-                 RoutingItemSkill.min_level <= bindparam(f"level_{n}"))
-            for n in range(len(skills))]
-    common = [
-        or_(RoutingItem.language.is_(None),
-            RoutingItem.language.in_(bindparam("languages", expanding=True)))
-        if has_languages else RoutingItem.language.is_(None),
-        not_(exists().where(RoutingItemSkill.item_id == RoutingItem.id,
-                            not_(or_(*held) if held else false()))),
-        not_(exists().where(Offer.item_id == RoutingItem.id, Offer.agent_id == agent_id,
-                            Offer.outcome.in_(REFUSALS),
-                            Offer.ended_at > bindparam("refusal_cutoff"))),
-        RoutingItem.id.not_in(bindparam("exclude", expanding=True)),
-    ]
+    common = _pick_filters(len(skills), has_languages)
     parts: list[Any] = []
     for n, (queue_id, reachable) in enumerate(queues):
         reach = RoutingItem.preferred_agent_id == agent_id
@@ -205,9 +249,10 @@ def pick_statement(session: Session, agent: AgentSnapshot, policy: RoutingPolicy
                    ) -> tuple[Select[Any], dict[str, Any]] | None:
     """Return the agent's pick and its parameters (None: nothing they could take).
 
-    One statement: a UNION ALL of ``LIMIT 1`` descents of the pick index, one per
-    queue the agent serves and kind they have room for, each filtered by the rule
-    step the agent reaches in that queue, language, skills and refusals.
+    One statement: ``LIMIT 1`` descents of the pick index, one per queue the agent
+    serves and kind they have room for, each filtered by the rule step the agent
+    reaches in that queue, language, skills and refusals (a UNION ALL; on
+    PostgreSQL a LATERAL join over the targets bound as arrays).
     """
     kinds = tuple(sorted(free_kinds(agent, policy)))
     if not kinds or not agent.queue_ids:
@@ -228,6 +273,12 @@ def pick_statement(session: Session, agent: AgentSnapshot, policy: RoutingPolicy
         params[f"level_{n}"] = agent.skills[skill]
     if not queues:
         return None
+    if session.get_bind().dialect.name == "postgresql":
+        targets = [(queue_id, kind, params.get(f"cutoff_{n}"))
+                   for n, (queue_id, _reachable) in enumerate(queues) for kind in kinds]
+        params.update(pick_queues=[t[0] for t in targets], pick_kinds=[t[1] for t in targets],
+                      pick_cutoffs=[t[2] for t in targets])
+        return _lateral_pick_shape(len(skills), bool(agent.languages)), params
     return _pick_shape(tuple(queues), kinds, skills, bool(agent.languages)), params
 
 
