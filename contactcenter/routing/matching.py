@@ -388,6 +388,34 @@ def _may_place(session: Session, item_id: int, policy: RoutingPolicy, now: dt.da
     return bool(candidate_agents(session, snapshot, policy, now, order, 1))
 
 
+def is_unplaceable(session: Session, item_id: int, now: dt.datetime, policy: RoutingPolicy
+                   ) -> bool:
+    """Whether an item this session could not place still finds nobody free (PostgreSQL).
+
+    For ``settle`` after a commit: the candidate query ``match_item`` would run
+    first, read in autocommit mode, so a backlog arrival's re-match costs that
+    one statement and no BEGIN or COMMIT. False (match as usual) when the item
+    is not one this session remembered unplaced, when a transaction is open, on
+    SQLite, or when some agent may take it; True forgets the item's snapshot, as
+    ``match_item`` would have.
+    """
+    settling = session.info.get("routing_settling", {})
+    snapshot = settling.get(item_id)
+    if (snapshot is None or session.in_transaction()
+            or session.get_bind().dialect.name != "postgresql"):
+        return False
+    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    try:
+        order = policy.rules_for(snapshot.queue_slug).ranking
+        free = candidate_agents(session, snapshot, policy, now, order, 1)
+    finally:
+        session.commit()  # nothing to commit: ends the session's use of the connection
+    if free:
+        return False
+    settling.pop(item_id, None)
+    return True
+
+
 def match_item(session: Session, item_id: int, now: dt.datetime, policy: RoutingPolicy
                ) -> MatchResult:
     """Place a waiting item with the best agent who may take it.

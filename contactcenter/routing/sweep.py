@@ -25,7 +25,13 @@ from sqlalchemy.orm import Session
 
 from contactcenter.routing.arrival import rescore
 from contactcenter.routing.durability import offers_only, relax_commit
-from contactcenter.routing.matching import MatchResult, match_agent, match_item, take_touched
+from contactcenter.routing.matching import (
+    MatchResult,
+    is_unplaceable,
+    match_agent,
+    match_item,
+    take_touched,
+)
 from contactcenter.routing.models import ItemState, Presence, RoutingItem
 from contactcenter.routing.offers import expire_offers
 from contactcenter.routing.policy import RoutingPolicy
@@ -141,6 +147,8 @@ def settle(session: Session, items: list[int], agents: list[int], now: dt.dateti
         contended_items: list[int] = []
         contended_agents: list[int] = []
         for item_id in items:
+            if is_unplaceable(session, item_id, now, policy):
+                continue
             found = match_item(session, item_id, now, policy)
             take_touched(session)
             _commit_match(session, found, policy)

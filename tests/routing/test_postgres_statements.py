@@ -219,3 +219,29 @@ def test_completing_an_assigned_item_lowers_the_load_in_the_same_statement(
             engine.complete_item(s, item_ids[1], done, policy, wrap_up=False)
         assert s.scalar(select(RoutingItem.state).where(
             RoutingItem.id == item_ids[1])) == ItemState.ASSIGNED
+
+
+def test_an_arrival_nobody_can_take_is_rechecked_after_commit_outside_a_transaction(
+        pg_db: Database) -> None:
+    policy = parse_policy({}, Settings())
+    queue_ids, _agents, customers = build_center(pg_db, policy, 2, "offline")
+    now = utcnow()
+    with pg_db.session() as s:
+        queued = engine.enqueue_item(s, kind="chat", channel="chat", queue_id=queue_ids[0],
+                                     now=now, policy=policy, customer_id=customers[0])
+        assert queued.item.state == ItemState.WAITING
+        item_id = queued.item.id
+        with Statements(pg_db) as sent:
+            settled = engine.commit_and_settle(s, now, policy)
+            driver = s.connection().connection.driver_connection
+            # The connection the re-check used is back in transaction mode.
+            assert driver is not None and driver.autocommit is False
+        assert settled.decisions == [] and not settled.contended
+        reads = [sql for sql in sent.sent if "FROM agent_states" in sql]
+        assert len(reads) == 1  # the candidate query, once
+        assert "routing_settling" not in s.info or not s.info["routing_settling"]
+        s.rollback()
+    with pg_db.session() as s:
+        assert s.connection().connection.driver_connection.autocommit is False  # type: ignore[union-attr]
+        assert s.scalar(select(RoutingItem.state).where(
+            RoutingItem.id == item_id)) == ItemState.WAITING
