@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy import Integer, String, and_, bindparam, func, insert, or_, select, true
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from contactcenter.customers.models import Contract, Customer
 from contactcenter.routing.events import record_item_event
@@ -201,6 +202,58 @@ def read_arrival(session: Session, queue_id: int, customer_id: int | None, kind:
     return facts
 
 
+@functools.lru_cache(maxsize=1)
+def _insert_statement() -> Any:
+    """PostgreSQL: insert an item and its skills in one statement, returning its id.
+
+    Binds ``new_<column>`` for every column but ``id``, and ``new_skills`` and
+    ``new_levels`` (arrays, unnested into the skill rows).
+    """
+    items: Any = RoutingItem.__table__
+    needs: Any = RoutingItemSkill.__table__
+    new = (insert(items).values({c.key: bindparam(f"new_{c.key}", type_=c.type)
+                                 for c in items.columns if c.key != "id"})
+           .returning(items.c.id).cte("new_item"))
+    wanted = func.unnest(
+        bindparam("new_skills", type_=postgresql.ARRAY(String)),
+        bindparam("new_levels", type_=postgresql.ARRAY(Integer)),
+    ).table_valued("skill", "min_level").render_derived(name="wanted")
+    skills = (insert(needs).from_select(
+        ["item_id", "skill", "min_level"],
+        select(new.c.id, wanted.c.skill, wanted.c.min_level).select_from(new)
+        .join(wanted, true())).cte("new_skills"))
+    return select(new.c.id).add_cte(skills)
+
+
+def insert_item(session: Session, item: RoutingItem) -> None:
+    """Write a new item (every column set) and its skills, and make it persistent.
+
+    On PostgreSQL one statement inserts both, and the objects join the session
+    as loaded, with nothing left to flush; elsewhere the ORM flushes them. What
+    else the session holds is flushed first either way, as before.
+    """
+    session.add(item)
+    if session.get_bind().dialect.name != "postgresql":
+        session.flush()
+        return
+    session.expunge(item)
+    session.flush()
+    table: Any = RoutingItem.__table__
+    params: dict[str, Any] = {f"new_{c.key}": getattr(item, c.key)
+                              for c in table.columns if c.key != "id"}
+    params.update(new_skills=[s.skill for s in item.skills],
+                  new_levels=[s.min_level for s in item.skills])
+    item.id = session.execute(_insert_statement(), params).scalar_one()
+    for key, value in params.items():
+        if key.startswith("new_") and key[4:] in table.c:
+            setattr(item, key[4:], value)  # loaded, not left expired (no refresh later)
+    for skill in item.skills:
+        skill.item_id = item.id
+        make_transient_to_detached(skill)
+    make_transient_to_detached(item)
+    session.add(item)
+
+
 def enqueue_item(session: Session, *, kind: str, channel: str, queue_id: int, now: dt.datetime,
                  policy: RoutingPolicy, customer_id: int | None = None,
                  ticket_id: int | None = None, skills: Mapping[str, int] | None = None,
@@ -229,12 +282,11 @@ def enqueue_item(session: Session, *, kind: str, channel: str, queue_id: int, no
         state=ItemState.WAITING, manual_priority=manual_priority, value_tier=tier,
         lifetime_value=ltv, contract_level=level, response_minutes=minutes, due_at=due_at,
         enqueued_at=now, rules_since=rules_clock(rules, now, preferred is not None),
-        preferred_agent_id=preferred, created_at=now, updated_at=now)
+        preferred_agent_id=preferred, offer_count=0, created_at=now, updated_at=now)
     required = dict(skills) if skills is not None else ({queue.skill: 1} if queue.skill else {})
     item.skills = [RoutingItemSkill(skill=s, min_level=lvl) for s, lvl in sorted(required.items())]
     rescore(item, policy, now)
-    session.add(item)
-    session.flush()
+    insert_item(session, item)
     mark_created(session, item.id)
     record_item_event(session, "item.queued", item)
     touch(session, items=[item.id])

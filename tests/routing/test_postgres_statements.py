@@ -245,3 +245,32 @@ def test_an_arrival_nobody_can_take_is_rechecked_after_commit_outside_a_transact
         assert s.connection().connection.driver_connection.autocommit is False  # type: ignore[union-attr]
         assert s.scalar(select(RoutingItem.state).where(
             RoutingItem.id == item_id)) == ItemState.WAITING
+
+
+def test_a_new_item_and_its_skills_are_one_insert_and_loaded_as_written(
+        pg_db: Database) -> None:
+    policy = parse_policy({}, Settings())
+    queue_ids, _agents, customers = build_center(pg_db, policy, 1, "offline")
+    now = utcnow()
+    with pg_db.session() as s:
+        with Statements(pg_db) as sent:
+            queued = engine.enqueue_item(
+                s, kind="call", channel="phone", queue_id=queue_ids[1], now=now, policy=policy,
+                customer_id=customers[0], skills={"billing": 3, "french": 2},
+                external_ref="call-1", due_at=now + dt.timedelta(hours=1))
+            item = queued.item
+            seen = {c.key: getattr(item, c.key) for c in RoutingItem.__table__.columns}
+            needs = sorted((k.skill, k.min_level) for k in item.skills)
+        inserts = [sql for sql in sent.sent if "INSERT INTO routing_item" in sql]
+        assert len(inserts) == 1 and "routing_item_skills" in inserts[0]
+        assert not any("FROM routing_items" in sql and "routing_items.id =" in sql
+                       for sql in sent.sent)  # no refresh of the new row
+        assert not s.new and not s.dirty
+        assert needs == [("billing", 3), ("french", 2)]
+        s.commit()
+    with pg_db.session() as s:
+        stored = s.get(RoutingItem, seen["id"])
+        assert stored is not None
+        assert {c.key: getattr(stored, c.key) for c in RoutingItem.__table__.columns} == seen
+        assert sorted((k.skill, k.min_level) for k in stored.skills) == needs
+        assert stored.offer_count == 0 and stored.state == ItemState.WAITING
