@@ -244,13 +244,21 @@ INGEST_POOL_MIN = 64  # from this many files on, reading and parsing run in work
 _worker_registry: Any = None
 
 
-def _parse_worker_init() -> None:
-    """Set a parse worker up: its own adapters; its failures are the writer's to report."""
-    global _worker_registry
+_worker_files: tuple[Path, int] | None = None  # (data folder, attachment size limit)
+
+
+def _parse_worker_init(files: tuple[Path, int] | None = None) -> None:
+    """Set a parse worker up: its own adapters; its failures are the writer's to report.
+
+    ``files`` given: it also stores each message's attachments (the writer's own work
+    otherwise), so that the writer only writes rows.
+    """
+    global _worker_registry, _worker_files
     from contactcenter.channels.base import load_builtin_adapters
 
     logging.disable(logging.CRITICAL)  # the writer parses a failed message again and logs it
     _worker_registry = load_builtin_adapters()
+    _worker_files = files
 
 
 def _read_mail(path: Path, limit: int) -> tuple[Path, int, bytes, str | None]:
@@ -271,15 +279,23 @@ def _read_and_parse(job: tuple[Path, int]) -> tuple[Path, int, bytes, str | None
             contact = _worker_registry.get("email").to_inbound(raw, inbox_id=None, raw_id=None)
         except Exception:  # the writer parses it again and keeps it failed or quarantined
             contact = None
+    if contact is not None and _worker_files is not None:
+        from contactcenter.tickets.intake import store_attachments_ahead
+
+        try:
+            contact = store_attachments_ahead(contact, *_worker_files)
+        except OSError:  # e.g. a full disk: the writer tries again and reports it
+            pass
     return path, size, raw, error, contact
 
 
-def _parsed_mail(files: list[Path], limit: int) -> Iterator[tuple[Path, int, bytes,
-                                                                   str | None, Any]]:
+def _parsed_mail(files: list[Path], limit: int, store: tuple[Path, int] | None = None
+                 ) -> Iterator[tuple[Path, int, bytes, str | None, Any]]:
     """Yield each file read (and, for a large run, parsed ahead in worker processes).
 
     The single writer then only writes: on a multi-core machine the parsing of the next
-    messages overlaps the transactions of the current ones. Order is kept.
+    messages overlaps the transactions of the current ones. Order is kept. ``store``
+    (the data folder and the attachment size limit): the workers store attachments too.
     """
     import multiprocessing
     import os
@@ -289,7 +305,8 @@ def _parsed_mail(files: list[Path], limit: int) -> Iterator[tuple[Path, int, byt
         for path in files:
             yield (*_read_mail(path, limit), None)
         return
-    with multiprocessing.get_context("fork").Pool(workers, _parse_worker_init) as pool:
+    with multiprocessing.get_context("fork").Pool(workers, _parse_worker_init,
+                                                  (store,)) as pool:
         yield from pool.imap(_read_and_parse, ((path, limit) for path in files), chunksize=8)
 
 
@@ -387,7 +404,8 @@ def ingest_email(paths: tuple[Path, ...], inbox_address: str | None) -> None:
     settings = _settings()
     limit = settings.smtp_max_message_bytes
     # Started before the database is opened: the forked parse workers hold no connection.
-    mail = _parsed_mail(list(_mail_files(paths)), limit)
+    mail = _parsed_mail(list(_mail_files(paths)), limit,
+                        (settings.data_dir, settings.attachment_max_bytes))
     first = next(mail, None)
     database = _db(settings)
     registry = load_builtin_adapters()

@@ -47,13 +47,25 @@ class Identity:
 
 @dataclass(frozen=True)
 class AttachmentRef:
-    """A file that came with a contact; ``data`` holds its bytes until intake stores them."""
+    """A file that came with a contact; ``data`` holds its bytes until intake stores them.
+
+    ``sha256`` set: the bytes are stored already, durably, under that digest in the data
+    folder (by a parse worker, which then sends no bytes): ``data`` is empty and
+    ``size`` is their length.
+    """
 
     filename: str
     content_type: str
     data: bytes
     content_id: str | None = None
     inline: bool = False
+    sha256: str | None = None
+    size: int | None = None
+
+    @property
+    def length(self) -> int:
+        """The file's length in bytes, stored or not."""
+        return self.size if self.sha256 is not None and self.size is not None else len(self.data)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from contactcenter.accounts.audit import audit
 from contactcenter.customers.errors import (
@@ -26,7 +27,7 @@ from contactcenter.customers.models import (
     CustomerMerge,
     Purchase,
 )
-from contactcenter.db import utcnow
+from contactcenter.db import insert_now, utcnow
 from contactcenter.events import record_event, room
 
 MAX_MERGE_CHAIN = 50
@@ -121,9 +122,11 @@ def identify_customer(
         return customer, False
     customer = Customer(name=name[:200], language=language)
     if not savepoint:
-        session.add(customer)
-        session.add(CustomerIdentity(customer=customer, kind=kind, address=address))
-        session.flush()
+        # One statement each, no flush: the fast path's whole transaction is its savepoint.
+        insert_now(session, customer)
+        identity = insert_now(session, CustomerIdentity(customer_id=customer.id, kind=kind,
+                                                        address=address, verified=False))
+        set_committed_value(customer, "identities", [identity])
         record_event(session, "customer.created", {"customer_id": customer.id},
                      [room("customer", customer.id)])
         return customer, True

@@ -18,6 +18,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, bindparam, event, func, select, update
@@ -27,14 +28,20 @@ from sqlalchemy.exc import (
     OperationalError,
     PendingRollbackError,
 )
-from sqlalchemy.orm import Session, lazyload, object_session
+from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm.attributes import set_committed_value
 
-from contactcenter.channels.base import ChannelRegistry, InboundContact, QuarantineError
+from contactcenter.channels.base import (
+    AttachmentRef,
+    ChannelRegistry,
+    InboundContact,
+    QuarantineError,
+)
 from contactcenter.config import Settings
 from contactcenter.customers.errors import CustomerError
 from contactcenter.customers.models import Customer
 from contactcenter.customers.service import add_identity, identify_customer
-from contactcenter.db import utcnow
+from contactcenter.db import insert_now, utcnow
 from contactcenter.events import record_event, room
 from contactcenter.hooks import drop_cache_on_change, only_events_pending, transaction_cache
 from contactcenter.tickets.attachments import safe_filename, store_bytes, sync_files
@@ -340,13 +347,6 @@ def _over_sender_limit(session: Session, contact: InboundContact, customer: Cust
 UNSYNCED = "unsynced_attachments"
 
 
-def _unsynced(message: Message) -> list[Any] | None:
-    """The list of attachment files its session must fsync before it commits (no session:
-    None, each file is fsynced as it is written)."""
-    session = object_session(message)
-    return session.info.setdefault(UNSYNCED, []) if session is not None else None
-
-
 @event.listens_for(Session, "before_commit")
 def _sync_attachments(session: Session) -> None:
     """Make the attachment files of the transaction durable before the rows naming them.
@@ -366,22 +366,53 @@ def _forget_unsynced(session: Session, transaction: Any) -> None:
         session.info.pop(UNSYNCED, None)
 
 
-def _store_attachments(contact: InboundContact, message: Message, settings: Settings) -> list[str]:
+def _store_attachments(session: Session, contact: InboundContact, settings: Settings
+                       ) -> tuple[list[Attachment], list[str]]:
+    """Store a contact's files (unless stored already); return their rows, not yet written,
+    and the notes on those left out. The files are fsynced at the commit."""
+    files: list[Attachment] = []
     notes: list[str] = []
     for index, ref in enumerate(contact.attachments):
         name = safe_filename(ref.filename, f"attachment-{index + 1}")
         if index >= MAX_ATTACHMENTS:
             notes.append(f"[{len(contact.attachments) - MAX_ATTACHMENTS} more attachments dropped]")
             break
-        if len(ref.data) > settings.attachment_max_bytes:
-            notes.append(f"[attachment {name} removed: {len(ref.data)} bytes is over the limit]")
+        if ref.length > settings.attachment_max_bytes:
+            notes.append(f"[attachment {name} removed: {ref.length} bytes is over the limit]")
             continue
-        digest = store_bytes(settings.data_dir, ref.data, unsynced=_unsynced(message))
-        message.attachments.append(Attachment(
+        # Stored already (by a parse worker, fsynced there): only the row is written here.
+        digest = ref.sha256 or store_bytes(settings.data_dir, ref.data,
+                                           unsynced=session.info.setdefault(UNSYNCED, []))
+        files.append(Attachment(
             filename=name, content_type=(ref.content_type or "application/octet-stream")[:127],
-            size=len(ref.data), sha256=digest, content_id=ref.content_id, inline=ref.inline,
+            size=ref.length, sha256=digest, content_id=ref.content_id, inline=ref.inline,
+            preview_state=None, preview_sha256=None,
         ))
-    return notes
+    return files, notes
+
+
+def store_attachments_ahead(contact: InboundContact, data_dir: Path,
+                            max_bytes: int) -> InboundContact:
+    """Store the files intake would store, durably, and return the contact without their bytes.
+
+    For a parse worker (``ingest email``): the single writer then only writes rows, and
+    no bytes cross between the processes. The same rules as ``_store_attachments`` (the
+    first ``MAX_ATTACHMENTS``, none over ``max_bytes``); what they exclude is left as it
+    is, for the writer's notes. Content-addressed files, fsynced here: one whose message
+    never commits stays unreferenced, as after a rolled-back intake.
+    """
+    if not contact.attachments:
+        return contact
+    refs: list[AttachmentRef] = []
+    written: list[Path] = []
+    for index, ref in enumerate(contact.attachments):
+        if index >= MAX_ATTACHMENTS or ref.sha256 is not None or len(ref.data) > max_bytes:
+            refs.append(ref)
+            continue
+        digest = store_bytes(data_dir, ref.data, unsynced=written)
+        refs.append(dataclasses.replace(ref, data=b"", sha256=digest, size=len(ref.data)))
+    sync_files(written)
+    return dataclasses.replace(contact, attachments=tuple(refs))
 
 
 class InboxFacts(NamedTuple):
@@ -481,7 +512,9 @@ def apply_contact(session: Session, contact: InboundContact, settings: Settings,
             ticket.sender_unverified = True
             ticket.claimed_ticket_number = session.scalar(
                 select(Ticket.number).where(Ticket.id == claimed))
-        session.add(ticket)
+        # Inserted now by one statement each, ticket, message and files: no flush of the
+        # unit of work (its sort and bookkeeping cost more than the statements).
+        insert_now(session, ticket)
     elif ticket.status == TicketStatus.SOLVED:
         ticket.reopen(now)
         reopened = True
@@ -498,18 +531,20 @@ def apply_contact(session: Session, contact: InboundContact, settings: Settings,
         quoted_text=contact.quoted_text, auto_submitted=contact.auto_submitted,
         external_id=contact.external_id[:500], raw_id=contact.raw_id,
         received_at=contact.received_at or now, created_at=now, updated_at=now,
+        ticket_id=ticket.id,
     )
-    if created:
-        message.ticket = ticket  # one flush below inserts the ticket, then its message
-    else:
-        message.ticket_id = ticket.id
-    session.add(message)
-    notes = _store_attachments(contact, message, settings)
+    files, notes = _store_attachments(session, contact, settings)
     if notes:
         message.text = message.text + "\n\n" + "\n".join(notes)
-    ticket.last_activity_at = now
-    ticket.last_customer_message_at = now
-    session.flush()
+    insert_now(session, message)
+    for file in files:
+        file.message_id = message.id
+        insert_now(session, file)
+    set_committed_value(message, "attachments", files)
+    if not created:  # a new ticket was written with these
+        ticket.last_activity_at = now
+        ticket.last_customer_message_at = now
+        session.flush()
     refs = [{"message_id": message.id, "ticket_id": ticket.id, "channel": contact.channel,
              "ref": ref} for ref in dict.fromkeys(r[:500] for r in contact.thread.in_reply_to[:50]
                                                  if r)]
