@@ -200,7 +200,35 @@ class Database:
         self.engine.dispose()
 
 
+_FROM_OBJECT, _SCALAR_DEFAULT, _CALLABLE_DEFAULT, _DATABASE_DEFAULT = range(4)
+
+
 @functools.cache
+def _insert_plan(mapper: Any) -> tuple[Any, Any, tuple[tuple[str, str, int, Any], ...],
+                                       tuple[tuple[str, str], ...]]:
+    """Build (once per model) what ``insert_now`` needs: its statements and column rules."""
+    from sqlalchemy import insert
+
+    table = mapper.local_table
+    columns = []
+    for prop in mapper.column_attrs:
+        column = prop.columns[0]
+        if column.table is not table:
+            continue
+        default = column.default
+        if default is not None and default.is_scalar:
+            columns.append((prop.key, column.key, _SCALAR_DEFAULT, default.arg))
+        elif default is not None and default.is_callable:
+            columns.append((prop.key, column.key, _CALLABLE_DEFAULT, default.arg))
+        elif default is None and column.server_default is None and not column.primary_key:
+            columns.append((prop.key, column.key, _FROM_OBJECT, None))  # unset: NULL
+        else:
+            columns.append((prop.key, column.key, _DATABASE_DEFAULT, None))
+    keys = tuple((mapper.get_property_by_column(c).key, c.key) for c in table.primary_key.columns)
+    statement = insert(table)
+    return statement, statement.returning(*table.primary_key.columns), tuple(columns), keys
+
+
 def insert_now(session: Session, obj: Any) -> Any:
     """Insert one new ORM object with one Core statement; it is then persistent, as if loaded.
 
@@ -211,37 +239,30 @@ def insert_now(session: Session, obj: Any) -> Any:
     on first access). Relationships are not followed: set foreign keys by id. A model
     with insert listeners takes the ordinary path (``session.add``, flushed later).
     """
-    from sqlalchemy import insert, inspect
+    from sqlalchemy.orm.attributes import instance_state
 
-    state = inspect(obj)
+    state = instance_state(obj)
     mapper = state.mapper
     if mapper.dispatch.before_insert or mapper.dispatch.after_insert:
         session.add(obj)
         return obj
-    table = mapper.local_table
+    statement, returning, columns, keys = _insert_plan(mapper)
+    held = state.dict
     values: dict[str, Any] = {}
-    for prop in mapper.column_attrs:
-        column = prop.columns[0]
-        if column.table is not table:
-            continue
-        if prop.key not in state.dict:
-            default = column.default
-            if default is None and column.server_default is None and not column.primary_key:
-                setattr(obj, prop.key, None)  # what the row will hold: NULL
-            elif default is not None and (default.is_scalar or default.is_callable):
-                setattr(obj, prop.key, default.arg if default.is_scalar
-                        else default.arg(None))  # type: ignore[operator]
-            else:
+    for key, column_key, rule, default in columns:
+        if key not in held:
+            if rule == _DATABASE_DEFAULT:
                 continue  # the database's own default: read back on first access
-        values[column.key] = state.dict[prop.key]
-    missing = [c for c in table.primary_key.columns if values.get(c.key) is None]
-    statement = insert(table)
-    if missing:
-        row = session.execute(statement.returning(*missing), values).one()
-        for column, value in zip(missing, row, strict=True):
-            setattr(obj, mapper.get_property_by_column(column).key, value)
+            held[key] = (None if rule == _FROM_OBJECT else default if rule == _SCALAR_DEFAULT
+                         else default(None))
+        values[column_key] = held[key]
+    connection = session.connection()
+    if any(values.get(column_key) is None for _key, column_key in keys):
+        row = connection.execute(returning, values).one()
+        for (key, _column_key), value in zip(keys, row, strict=True):
+            held[key] = value
     else:
-        session.execute(statement, values)
+        connection.execute(statement, values)
     session.add(obj)
     # What a flush does after its INSERT: the object joins the identity map as persistent
     # and is registered as new in the transaction, so a rollback (of a SAVEPOINT too)
@@ -250,6 +271,7 @@ def insert_now(session: Session, obj: Any) -> Any:
     return obj
 
 
+@functools.cache
 def packaged_head() -> str | None:
     """Return the head revision of the packaged migrations (fixed for a process's life)."""
     from alembic.script import ScriptDirectory
