@@ -721,24 +721,42 @@ def _apply_payload(session: Session, channel: str, external_id: str, payload: by
     # object (nor a flush of its own) is needed for it. The statements are built once
     # and given their values as parameters: ``.values(payload=...)`` per message cost
     # more than the SQL itself (half of this step in a profile of ``ingest email``).
-    insert, mark = _raw_statements()
+    insert, _mark = _raw_statements()
     raw_id = session.execute(insert, {
         "channel": channel, "external_id": external_id[:500], "payload": payload,
         "inbox_id": inbox_id, "content_type": content_type, "attempts": 1,
         "received_at": utcnow(), "state": RawState.PENDING, "error": ""}).scalar_one()
     contact = dataclasses.replace(contact, raw_id=raw_id, inbox_id=inbox_id)
     result = apply_contact(session, contact, settings, raw_is_new=True)
-    # The update names the raw row alone, which no pending object changes: whatever the
-    # intake hooks left pending (clocks, events) goes with the next flush, not one of its own.
-    with session.no_autoflush:
-        session.execute(mark, {
-            "raw_id": raw_id, "error": "", "processed_at": utcnow(),
-            "ticket_id": result.ticket_id,
-            "state": {"duplicate": RawState.DUPLICATE, "ignored": RawState.IGNORED}.get(
-                result.status, RawState.PROCESSED)})
+    # The raw row's outcome is written just before the commit, with the other rows of the
+    # transaction (``ingest email``'s batch) in one executemany: an UPDATE of its own per
+    # message rewrote the whole row, payload included, in SQLite.
+    session.info.setdefault(RAW_MARKS, []).append({
+        "raw_id": raw_id, "error": "", "processed_at": utcnow(), "ticket_id": result.ticket_id,
+        "state": {"duplicate": RawState.DUPLICATE, "ignored": RawState.IGNORED}.get(
+            result.status, RawState.PROCESSED)})
     if after_apply is not None:
         after_apply(session, result, contact, payload)
     return result, raw_id
+
+
+RAW_MARKS = "pending_raw_marks"  # session.info: raw rows' outcomes, written before the commit
+
+
+@event.listens_for(Session, "before_commit")
+def _write_raw_marks(session: Session) -> None:
+    """Write the outcomes the transaction's fast paths left (``_apply_payload``) at once."""
+    if session.in_nested_transaction() or not session.info.get(RAW_MARKS):
+        return
+    marks = session.info.pop(RAW_MARKS)
+    session.execute(_raw_statements()[1], marks)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_raw_marks(session: Session, previous: Any) -> None:
+    # Only the outermost rollback: a SAVEPOINT's caller trims its own (apply_payload_nested).
+    if not previous.nested and previous.parent is None:
+        session.info.pop(RAW_MARKS, None)
 
 
 def _raw_exists(session: Session, channel: str, external_id: str) -> bool:
@@ -795,8 +813,8 @@ def apply_payload_nested(session: Session, channel: str, external_id: str, paylo
     None is returned: the caller commits what it has, then runs ``ingest_payload``,
     whose slow path keeps this payload failed or quarantined and replayable.
     """
-    pending = session.info.setdefault("pending_events", [])
-    mark = len(pending)
+    mark = len(session.info.setdefault("pending_events", []))
+    marks = len(session.info.setdefault(RAW_MARKS, []))
     try:
         with session.begin_nested():
             return _apply_payload(session, channel, external_id, payload, registry, settings,
@@ -804,8 +822,10 @@ def apply_payload_nested(session: Session, channel: str, external_id: str, paylo
     except Exception:
         log.debug("fast path of %s %s failed; it takes the slow path", channel, external_id,
                   exc_info=True)
-        # The savepoint's event rows were never written: they must not be published.
+        # The savepoint's event rows were never written: they must not be published; nor
+        # must its raw row's outcome be written (the row is gone with the savepoint).
         del session.info.setdefault("pending_events", [])[mark:]
+        del session.info.setdefault(RAW_MARKS, [])[marks:]
         return None
 
 
