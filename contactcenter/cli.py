@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -279,6 +280,12 @@ def _read_and_parse(job: tuple[Path, int]) -> tuple[Path, int, bytes, str | None
             contact = _worker_registry.get("email").to_inbound(raw, inbox_id=None, raw_id=None)
         except Exception:  # the writer parses it again and keeps it failed or quarantined
             contact = None
+    if contact is not None:
+        from contactcenter.channels.email.loops import ACK_HEADER_REASON, header_reason
+
+        # What the acknowledgement's loop rules read of the header block, read here.
+        contact = dataclasses.replace(contact, metadata={**contact.metadata,
+                                                         ACK_HEADER_REASON: header_reason(raw)})
     if contact is not None and _worker_files is not None:
         from contactcenter.tickets.intake import store_attachments_ahead
 

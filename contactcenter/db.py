@@ -12,7 +12,7 @@ import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -201,6 +201,7 @@ class Database:
 
 
 _FROM_OBJECT, _SCALAR_DEFAULT, _CALLABLE_DEFAULT, _DATABASE_DEFAULT = range(4)
+_Row = TypeVar("_Row")
 
 
 @functools.cache
@@ -229,7 +230,7 @@ def _insert_plan(mapper: Any) -> tuple[Any, Any, tuple[tuple[str, str, int, Any]
     return statement, statement.returning(*table.primary_key.columns), tuple(columns), keys
 
 
-def insert_now(session: Session, obj: Any) -> Any:
+def insert_now(session: Session, obj: _Row) -> _Row:
     """Insert one new ORM object with one Core statement; it is then persistent, as if loaded.
 
     For hot paths (intake) that add a row nothing else pending depends on: it skips a

@@ -124,9 +124,9 @@ def identify_customer(
     if not savepoint:
         # One statement each, no flush: the fast path's whole transaction is its savepoint.
         insert_now(session, customer)
-        identity = insert_now(session, CustomerIdentity(customer_id=customer.id, kind=kind,
-                                                        address=address, verified=False))
-        set_committed_value(customer, "identities", [identity])
+        made = insert_now(session, CustomerIdentity(customer_id=customer.id, kind=kind,
+                                                    address=address, verified=False))
+        set_committed_value(customer, "identities", [made])
         record_event(session, "customer.created", {"customer_id": customer.id},
                      [room("customer", customer.id)])
         return customer, True

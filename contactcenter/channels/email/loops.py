@@ -27,7 +27,7 @@ import datetime as dt
 import functools
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.message import Message as MimeHeaders
 from email.parser import BytesHeaderParser
@@ -136,9 +136,13 @@ def automatic_header_reason(headers: MimeHeaders) -> str | None:
 
 
 def suppression_reason(*, sender: str, external_id: str | None, auto_submitted: bool,
-                       headers: MimeHeaders | None, own_addresses: Iterable[str],
+                       headers: MimeHeaders | str | None, own_addresses: Iterable[str],
                        own_domain: str) -> str | None:
-    """Return why the mail that opened a ticket must get no automatic answer, or None."""
+    """Return why the mail that opened a ticket must get no automatic answer, or None.
+
+    ``headers``: the header block, or what ``automatic_header_reason`` made of it (a
+    string, "" for nothing), or None (not known).
+    """
     if auto_submitted:
         return "auto_submitted"
     address = sender.strip().strip("<>").lower()
@@ -152,6 +156,8 @@ def suppression_reason(*, sender: str, external_id: str | None, auto_submitted: 
         return "own_mail"
     if is_robot_address(address):
         return "robot_sender"
+    if isinstance(headers, str):
+        return headers or None
     if headers is not None:
         return automatic_header_reason(headers)
     return None
@@ -166,6 +172,16 @@ def cap_reason(counts: AutoreplyCounts, settings: Settings) -> str | None:
     if counts.sender_last_day_in_mailbox >= settings.autoreply_sender_daily_cap:
         return "sender_daily_cap"
     return None
+
+
+# InboundContact.metadata key: ``header_reason`` of the raw mail, read ahead (by a parse
+# worker); the acknowledgement then does not parse the header block again.
+ACK_HEADER_REASON = "ack_header_reason"
+
+
+def header_reason(raw: bytes) -> str | None:
+    """Why the raw mail's header block marks it automatic (``automatic_header_reason``)."""
+    return automatic_header_reason(header_block(raw))
 
 
 def header_block(raw: bytes) -> MimeHeaders:
@@ -382,7 +398,8 @@ def _store(session: Session, ticket: Ticket, first: _Opening, settings: Settings
     return message
 
 
-def _decide(session: Session, ticket: Ticket, first: _Opening, headers: MimeHeaders | None,
+def _decide(session: Session, ticket: Ticket, first: _Opening,
+            headers: MimeHeaders | str | None,
             settings: Settings, now: dt.datetime, render: Render = _render_acknowledgement
             ) -> tuple[AutoreplyLog, Message | None]:
     """Decide, store the acknowledgement (if any) and its log row; no commit."""
@@ -452,7 +469,8 @@ def _outcome(ticket: Ticket, row: AutoreplyLog, message: Message | None) -> Ackn
 
 def acknowledge_opening(session: Session, ticket: Ticket, opening: Message,
                         customer: Customer | None, raw: bytes, settings: Settings,
-                        now: dt.datetime | None = None) -> Acknowledgement:
+                        now: dt.datetime | None = None, *,
+                        read_ahead: Mapping[str, Any] | None = None) -> Acknowledgement:
     """Decide and store a just-created ticket's acknowledgement in the intake's transaction.
 
     The fast path of ``receive_email``: the ticket, its opening message and the raw
@@ -472,8 +490,15 @@ def acknowledge_opening(session: Session, ticket: Ticket, opening: Message,
                      customer.language if customer is not None else None)
     # No autoflush for the reads: the earlier decisions the caps count are flushed already,
     # and the intake's pending rows go with the acknowledgement's own flush.
+    # ``read_ahead``: the contact's metadata, where a parse worker may have left the
+    # header block's verdict (ACK_HEADER_REASON).
+    headers: MimeHeaders | str
+    if read_ahead is not None and ACK_HEADER_REASON in read_ahead:
+        headers = read_ahead[ACK_HEADER_REASON] or ""
+    else:
+        headers = header_block(raw)
     with session.no_autoflush:
-        row, message = _decide(session, ticket, first, header_block(raw), settings, now)
+        row, message = _decide(session, ticket, first, headers, settings, now)
     return _outcome(ticket, row, message)
 
 

@@ -208,8 +208,9 @@ def acknowledging_hook(settings: Settings, acknowledged: list[int | None], *,
             return
         ticket, message, customer = result.written
         if not guarded:
-            acknowledged.append(acknowledge_opening(session, ticket, message, customer, raw,
-                                                    settings).message_id)
+            acknowledged.append(acknowledge_opening(
+                session, ticket, message, customer, raw, settings,
+                read_ahead=contact.metadata).message_id)
             return
         pending = session.info.setdefault("pending_events", [])
         mark = len(pending)
