@@ -128,6 +128,17 @@ def take_touched(session: Session) -> tuple[list[int], list[int]]:
     return list(items), [a for a in agents if a not in settled]
 
 
+def forget_unplaced(session: Session, item_id: int) -> None:
+    """Drop what matching remembered of an item it could not place (its queue changed).
+
+    ``settle`` and ``match_item`` re-match such an item from that snapshot; a
+    transfer changes its queue, skills, language or preferred agent, so the next
+    match must read the item again.
+    """
+    session.info.get("routing_unplaced", {}).pop(item_id, None)
+    session.info.get("routing_settling", {}).pop(item_id, None)
+
+
 def _mismatch(session: Session, what: str) -> None:
     # The SQL filters and the pure policy disagree: never offer, and say so loudly.
     log.warning("routing SQL/policy mismatch: %s", what)

@@ -179,5 +179,7 @@ def commit_and_settle(session: Session, now: dt.datetime, policy: RoutingPolicy,
     items, agents = take_touched(session)
     session.commit()
     if session.get_bind().dialect.name == "sqlite":
+        # Nothing settles here, so nothing is kept for settling either.
+        session.info.pop("routing_settling", None)
         return MatchResult()
     return settle(session, items, agents, now, policy, attempts)

@@ -19,6 +19,7 @@ from contactcenter.routing.events import record_item_event
 from contactcenter.routing.matching import (
     MatchResult,
     change_load,
+    forget_unplaced,
     give,
     match_agent,
     match_item,
@@ -226,6 +227,7 @@ def transfer_item(session: Session, item_id: int, now: dt.datetime, policy: Rout
         change_load(session, from_agent, item.kind, -1, policy)
         item.state = ItemState.WAITING
         item.agent_id = None
+    forget_unplaced(session, item.id)
     if to_queue_id is not None and to_queue_id != item.queue_id:
         _move_queue(session, item, to_queue_id, policy, now)
     session.flush()

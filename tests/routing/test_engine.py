@@ -355,6 +355,20 @@ def test_transfer_to_an_agent_or_a_queue(session: Any, policy: RoutingPolicy) ->
     assert check_invariants(session, policy, later(5)) == []
 
 
+def test_an_item_nobody_could_take_is_placed_when_transferred_to_a_free_agents_queue(
+        session: Any, policy: RoutingPolicy) -> None:
+    empty = make_queue(session)
+    staffed = make_queue(session)
+    agent = make_agent(session, policy, staffed)
+    item = call(session, empty, policy)
+    engine.commit_and_settle(session, T0, policy)
+    assert item.state == ItemState.WAITING
+    # What matching remembered of the item (its old queue) must not decide now.
+    engine.transfer_item(session, item.id, later(1), policy, to_queue_id=staffed.id)
+    assert item.state == ItemState.OFFERED and item.agent_id == agent.id
+    assert check_invariants(session, policy, later(1)) == []
+
+
 def test_abandon_frees_the_agent_and_counts(session: Any, policy: RoutingPolicy) -> None:
     queue = make_queue(session)
     agent = make_agent(session, policy, queue)
