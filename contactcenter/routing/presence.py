@@ -19,7 +19,6 @@ from contactcenter.routing.errors import AgentNotFoundError, InvalidStateError
 from contactcenter.routing.events import record_item_event, record_presence_event
 from contactcenter.routing.matching import (
     MatchResult,
-    change_load,
     match_agent,
     match_item,
     touch,
@@ -35,6 +34,7 @@ from contactcenter.routing.models import (
     RoutingItem,
     Team,
 )
+from contactcenter.routing.offering import change_load
 from contactcenter.routing.policy import RoutingPolicy
 from contactcenter.routing.store import begin_write, lock_agent, lock_item
 from contactcenter.routing.vacancy import encode_free_kinds, refresh_free_kinds

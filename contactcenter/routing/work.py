@@ -18,7 +18,6 @@ from contactcenter.routing.errors import InvalidStateError, ItemNotFoundError, N
 from contactcenter.routing.events import record_item_event
 from contactcenter.routing.matching import (
     MatchResult,
-    change_load,
     forget_unplaced,
     give,
     match_agent,
@@ -34,6 +33,7 @@ from contactcenter.routing.models import (
     RoutingItem,
     RoutingItemSkill,
 )
+from contactcenter.routing.offering import change_load
 from contactcenter.routing.offers import withdraw_offer
 from contactcenter.routing.policy import RoutingPolicy
 from contactcenter.routing.presence import apply_presence, ensure_agent

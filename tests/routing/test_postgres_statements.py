@@ -20,7 +20,6 @@ from sqlalchemy import event, select
 from contactcenter.config import Settings
 from contactcenter.db import Database, utcnow
 from contactcenter.routing import engine
-from contactcenter.routing.matching import change_load, make_offer
 from contactcenter.routing.models import (
     AgentCapacity,
     AgentState,
@@ -29,6 +28,7 @@ from contactcenter.routing.models import (
     OfferOutcome,
     RoutingItem,
 )
+from contactcenter.routing.offering import change_load, make_offer
 from contactcenter.routing.policy import parse_policy
 from contactcenter.routing.snapshot import agent_snapshot
 from contactcenter.routing.store import lock_agent, lock_item
