@@ -15,14 +15,10 @@ None of these commit.
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
 
 from contactcenter import hooks
 from contactcenter.sla import service
 from contactcenter.sla.models import ClockState, Entitlement, SlaClock, TicketSla
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
 
 
 @hooks.on_intake
@@ -31,45 +27,31 @@ def start_clocks(ctx: hooks.IntakeContext) -> None:
     # The TicketSla row is held here: the session's identity map keeps only what is
     # referenced, and a row let go would be read again by the next ``get``.
     sla: TicketSla | None
-    started: list[SlaClock] | None = None
+    clocks: list[SlaClock]
     if ctx.created:
-        started = []
+        clocks = []
         sla = service.open_ticket_sla(ctx.session, ctx.settings, ctx.ticket, ctx.customer,
-                                      ctx.now, clocks_out=started)
+                                      ctx.now, clocks_out=clocks)
     else:
         sla = ctx.session.get(TicketSla, ctx.ticket.id)
         # With the SLA row in hand, customer_wrote reads clocks, calendars and targets: no
-        # pending event row changes those answers, so they need not be flushed first (and
-        # what it changes itself it flushes, or ``_clocks_pending`` below does).
+        # pending event row changes those answers, so they need not be flushed first.
         skip = sla is not None and hooks.only_events_pending(ctx.session)
         with ctx.session.no_autoflush if skip else contextlib.nullcontext():
-            service.customer_wrote(ctx.session, ctx.settings, ctx.ticket, ctx.customer,
-                                   ctx.now, reopened=ctx.reopened,
-                                   automatic=ctx.contact.auto_submitted)
+            clocks = service.customer_wrote(ctx.session, ctx.settings, ctx.ticket,
+                                            ctx.customer, ctx.now, reopened=ctx.reopened,
+                                            automatic=ctx.contact.auto_submitted)
         if sla is None:  # customer_wrote opened the clocks of a ticket that had none
             sla = ctx.session.get(TicketSla, ctx.ticket.id)
-    if started is None:
-        if _clocks_pending(ctx.session):
-            ctx.session.flush()
-        # Only clock rows decide the deadline: with none of them pending, the rest (the
-        # message's events) is left to the next flush instead of one more of its own.
-        with ctx.session.no_autoflush:
-            due = service.earliest_due(ctx.session, ctx.ticket.id)
-    else:  # a new ticket has no clocks but the ones just started (flushed with it)
-        dues = [c.due_at for c in started
-                if c.state == ClockState.RUNNING and c.due_at is not None]
-        due = min(dues) if dues else None
+    # The deadline from the clocks in hand (as they are now, changes not yet flushed):
+    # reading them back cost a flush and a query per message.
+    dues = [c.due_at for c in clocks if c.state == ClockState.RUNNING and c.due_at is not None]
+    due = min(dues) if dues else None
     if due is not None and (ctx.due_at is None or due < ctx.due_at):
         ctx.due_at = due
     if sla is not None and sla.entitlement in (Entitlement.EXPIRED, Entitlement.EXHAUSTED,
                                                Entitlement.PENDING) and sla.entitlement_note:
         ctx.flags.append(sla.entitlement_note)
-
-
-def _clocks_pending(session: Session) -> bool:
-    """Whether the session holds unflushed SLA rows (which ``earliest_due`` must see)."""
-    return any(isinstance(obj, (SlaClock, TicketSla))
-               for group in (session.new, session.dirty, session.deleted) for obj in group)
 
 
 @hooks.on_reply

@@ -198,12 +198,16 @@ def _open(session: Session, ticket_id: int, kind: str) -> SlaClock | None:
 
 
 def customer_wrote(session: Session, settings: Settings, ticket: Ticket, customer: Customer,
-                   now: dt.datetime, *, reopened: bool, automatic: bool) -> None:
-    """A customer message on an existing ticket: reopen, resume, start a next-response target."""
+                   now: dt.datetime, *, reopened: bool, automatic: bool) -> list[SlaClock]:
+    """A customer message on an existing ticket: reopen, resume, start a next-response target.
+
+    Returns the ticket's clocks as they are now (the caller reads the deadline from them).
+    """
     sla = session.get(TicketSla, ticket.id)
     if sla is None:
-        open_ticket_sla(session, settings, ticket, customer, now)
-        return
+        started: list[SlaClock] = []
+        open_ticket_sla(session, settings, ticket, customer, now, clocks_out=started)
+        return started
     cal = calendar_of(session, sla.calendar_id)
     rows = clocks_of(session, ticket.id)
     if reopened:
@@ -216,21 +220,22 @@ def customer_wrote(session: Session, settings: Settings, ticket: Ticket, custome
         for c in rows:
             clocks.resume(c, cal, now)
     if automatic:
-        return
+        return rows
     first = [c for c in rows if c.kind == ClockKind.FIRST_RESPONSE]
     if any(c.state != ClockState.MET for c in first):
-        return  # still waiting for the first answer: that clock covers this message
+        return rows  # still waiting for the first answer: that clock covers this message
     nexts = [c for c in rows if c.kind == ClockKind.NEXT_RESPONSE]
     if any(c.state != ClockState.MET for c in nexts):
-        return  # the oldest unanswered message sets the deadline
+        return rows  # the oldest unanswered message sets the deadline
     policy = session.get(SlaPolicy, sla.policy_id) if sla.policy_id else None
     minutes = target_minutes(targets_of(session, sla.policy_id), ClockKind.NEXT_RESPONSE,
                              ticket.priority)
     if minutes is None:
-        return
+        return rows
     cycle = max((c.cycle for c in nexts), default=0) + 1
-    _new_clock(session, ticket, sla, policy, ClockKind.NEXT_RESPONSE, minutes, now, cycle)
-    session.flush()
+    rows.append(_new_clock(session, ticket, sla, policy, ClockKind.NEXT_RESPONSE, minutes, now,
+                           cycle))
+    return rows
 
 
 def agent_replied(session: Session, ticket: Ticket, now: dt.datetime) -> None:
