@@ -437,13 +437,16 @@ def ingest_email(paths: tuple[Path, ...], inbox_address: str | None) -> None:
     trouble = 0
     started = time.monotonic()
     log = logging.getLogger(__name__)
-    # Several messages commit together, each in a SAVEPOINT of its own: a message whose
-    # fast path fails rolls back alone and is then stored and processed on its own
-    # (failed or quarantined, replayable). Lines are printed, and acknowledgements
-    # enqueued, only once their batch has committed. The files stay on disk, so a
-    # batch lost to a crash is simply ingested again by the next run.
-    batch: list[tuple[dict[str, Any], bytes | None, Received | None]] = []
+    # Several messages commit together. A message whose fast path fails is then stored
+    # and processed on its own (failed or quarantined, replayable). Until the first such
+    # failure no message gets a SAVEPOINT (a fast path that fails is rare): that failure
+    # rolls the batch back, its messages are done again each in a SAVEPOINT, and so is
+    # every message after it, whose failure then rolls back alone. Lines are printed,
+    # and acknowledgements enqueued, only once their batch has committed. The files stay
+    # on disk, so a batch lost to a crash is simply ingested again by the next run.
+    batch: list[tuple[dict[str, Any], bytes | None, Received | None, dict[str, Any]]] = []
     batch_started = time.monotonic()
+    careful = False
 
     def finish(line: dict[str, Any]) -> None:
         counts[line["status"]] += 1
@@ -472,17 +475,44 @@ def ingest_email(paths: tuple[Path, ...], inbox_address: str | None) -> None:
             log.exception("a batch of %s messages could not be committed; they are "
                           "ingested one by one", len(done))
             session.rollback()
-            for line, raw, _received in done:
+            for line, raw, _received, _again in done:
                 if raw is None:
                     finish(line)
                 else:
                     one_by_one(line, raw)
             return
-        for line, _raw, received in done:
+        for line, _raw, received, _again in done:
             if received is not None:
                 line.update(received.to_json())
                 receive.enqueue_delivery(jobs, received.acknowledgement)
             finish(line)
+
+    def nested(raw: bytes, again: dict[str, Any]) -> Received | None:
+        """The fast path of one message in the batch; None: it goes alone."""
+        nonlocal careful
+        try:
+            return receive.receive_email_nested(session, raw, registry, settings, inbox_id,
+                                                savepoint=careful, **again)
+        except Exception:  # e.g. the database refused a read: this message goes alone
+            log.debug("batched ingest of %s failed", again.get("external_id"), exc_info=True)
+            if not careful:  # the batch so far is rolled back with it: do it again
+                careful = True
+                redo_batch()
+            return None
+
+    def redo_batch() -> None:
+        session.rollback()
+        redo, batch[:] = list(batch), []
+        for line, raw, _received, again in redo:
+            if raw is None:
+                batch.append((line, raw, None, again))
+                continue
+            received = nested(raw, again)
+            if received is None:
+                commit_batch()
+                one_by_one(line, raw)
+                continue
+            batch.append((line, raw, received, again))
 
     seen: set[str] = set()  # external ids met in this run: looked up one by one
     with database.session() as session:
@@ -498,20 +528,15 @@ def ingest_email(paths: tuple[Path, ...], inbox_address: str | None) -> None:
             if size > limit:
                 line.update(status="ignored", reason=f"{size} bytes is over the {limit}-byte "
                             "limit (CONTACTCENTER_SMTP_MAX_MESSAGE_BYTES)")
-                batch.append((line, None, None))
+                batch.append((line, None, None, {}))
                 continue
-            try:
-                received = receive.receive_email_nested(
-                    session, raw, registry, settings, inbox_id, contact=contact,
-                    external_id=external_id, known_new=not stored)
-            except Exception:  # e.g. the database refused a read: this message goes alone
-                log.debug("batched ingest of %s failed", path, exc_info=True)
-                received = None
+            again = {"contact": contact, "external_id": external_id, "known_new": not stored}
+            received = nested(raw, again)
             if received is None:  # needs the slow path: commit what we have, then alone
                 commit_batch()
                 one_by_one(line, raw)
                 continue
-            batch.append((line, raw, received))
+            batch.append((line, raw, received, again))
             if len(batch) >= INGEST_BATCH or time.monotonic() - batch_started > INGEST_BATCH_S:
                 commit_batch()
         commit_batch()

@@ -803,7 +803,7 @@ def apply_payload_nested(session: Session, channel: str, external_id: str, paylo
                          inbox_id: int | None = None,
                          content_type: str = "application/octet-stream",
                          contact: InboundContact | None = None,
-                         after_apply: AfterApply | None = None
+                         after_apply: AfterApply | None = None, savepoint: bool = True
                          ) -> tuple[IntakeResult, int] | None:
     """Do ``ingest_payload``'s fast path inside a SAVEPOINT of the caller's transaction.
 
@@ -812,7 +812,13 @@ def apply_payload_nested(session: Session, channel: str, external_id: str, paylo
     payloads of the transaction are untouched, and so are their pending events) and
     None is returned: the caller commits what it has, then runs ``ingest_payload``,
     whose slow path keeps this payload failed or quarantined and replayable.
+
+    ``savepoint=False``: no SAVEPOINT, and any failure propagates; the caller must then
+    roll its whole transaction back (and redo the payloads it held, see ``ingest email``).
     """
+    if not savepoint:
+        return _apply_payload(session, channel, external_id, payload, registry, settings,
+                              inbox_id, content_type, contact, after_apply)
     mark = len(session.info.setdefault("pending_events", []))
     marks = len(session.info.setdefault(RAW_MARKS, []))
     try:

@@ -290,7 +290,7 @@ def receive_email_nested(session: Session, raw: bytes, registry: ChannelRegistry
                          acknowledge_new: bool = True,
                          contact: InboundContact | None = None,
                          external_id: str | None = None,
-                         known_new: bool = False) -> Received | None:
+                         known_new: bool = False, savepoint: bool = True) -> Received | None:
     """``receive_email``'s common case inside a SAVEPOINT of a batch; nothing is committed.
 
     Returns None when the message needs more than the fast path (already stored and
@@ -300,7 +300,8 @@ def receive_email_nested(session: Session, raw: bytes, registry: ChannelRegistry
     ``contact`` must be the email adapter's parse of these bytes: its external id is
     ``message_id_of(raw)`` already, and the header block is not read again; so is a
     given ``external_id``. ``known_new``: the caller has just looked (``existing_raw``)
-    and found no stored copy.
+    and found no stored copy. ``savepoint=False``: no SAVEPOINT, and a failure of the
+    fast path raises (``apply_payload_nested``): the caller rolls back its transaction.
     """
     if external_id is None:
         external_id = (contact.external_id if contact is not None
@@ -315,7 +316,7 @@ def receive_email_nested(session: Session, raw: bytes, registry: ChannelRegistry
     hook = acknowledging_hook(settings, acknowledged) if acknowledge_new else None
     done = apply_payload_nested(session, CHANNEL, external_id, raw, registry, settings,
                                 inbox_id=inbox_id, content_type="message/rfc822",
-                                contact=contact, after_apply=hook)
+                                contact=contact, after_apply=hook, savepoint=savepoint)
     if done is None:
         return None
     result, raw_id = done

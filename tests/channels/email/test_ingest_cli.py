@@ -131,6 +131,39 @@ def test_quarantined_and_failed_messages_are_reported_and_exit_zero(
 
 
 @pytest.mark.usefixtures("stand_in_parser")
+def test_a_failure_in_a_batch_redoes_the_batch_and_loses_or_doubles_nothing(
+        ingest: Ingest, database: Database, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Messages share a transaction without SAVEPOINTs until one fails: then the batch so far
+    # is rolled back and done again, message by message in SAVEPOINTs, as is the rest. The
+    # first failure comes after its ticket was written (an intake hook), the second before
+    # anything was (the parser).
+    from contactcenter import hooks
+
+    def explode(ctx: hooks.IntakeContext) -> None:
+        if "explode" in ctx.contact.subject:
+            raise RuntimeError("injected intake hook failure")
+
+    monkeypatch.setattr(hooks, "INTAKE_HOOKS", [*hooks.INTAKE_HOOKS, explode])
+    names = ["01-ok", "02-ok", "03-explode", "04-ok", "05-quarantine", "06-ok"]
+    subjects = {"03-explode": "please explode", "05-quarantine": "please quarantine me"}
+    for index, name in enumerate(names):
+        write(tmp_path / "in" / f"{name}.eml",
+              make_message(subjects.get(name, f"Question {name}"), f"sender{index}@example.com"))
+    result = ingest(str(tmp_path / "in"))
+    assert result.exit_code == 0, result.output
+    got = lines(result)
+    assert [Path(line["path"]).stem for line in got] == names
+    assert [line["status"] for line in got] == [
+        "created", "created", "failed", "created", "quarantined", "created"]
+    assert "injected intake hook failure" in got[2]["reason"]
+    assert len({line["ticket"] for line in got if line["status"] == "created"}) == 4
+    assert count(database, RawInbound) == 6  # each stored once, none lost to the redo
+    assert sorted(t.subject for t in tickets(database)) == [
+        "Question 01-ok", "Question 02-ok", "Question 04-ok", "Question 06-ok"]
+
+
+@pytest.mark.usefixtures("stand_in_parser")
 def test_inbox_option_files_messages_in_that_inbox(ingest: Ingest, database: Database,
                                                    tmp_path: Path) -> None:
     path = write(tmp_path / "m.eml", make_message("For support"))
