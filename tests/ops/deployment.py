@@ -9,6 +9,7 @@ outbound relay ``RelaySink`` (aiosmtpd) that can answer 451 or stall. Every loop
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -50,6 +51,27 @@ def wait_until(check: Callable[[], Any], timeout: float = 30.0, interval: float 
         time.sleep(interval)
     raise AssertionError(f"timed out waiting for {what}; last value {last!r}")
 
+
+
+def descendant_pids(pid: int) -> list[int]:
+    """Return the ids of a process's descendants, read from /proc (children first)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 class TcpProxy:
     """A loopback TCP forwarder that can refuse and cut connections (a database outage)."""
@@ -226,9 +248,17 @@ class Proc:
         return self.popen is not None and self.popen.poll() is None
 
     def kill(self) -> None:
-        """SIGKILL the process and its children (RQ's work horse) at once."""
+        """SIGKILL the process and its children (RQ's work horse) at once.
+
+        RQ's work horse leaves the worker's process group (``os.setpgrp``), so killing the
+        group alone would let it finish its job: its descendants are killed one by one.
+        """
         if self.popen is not None and self.popen.poll() is None:
+            descendants = descendant_pids(self.popen.pid)
             os.killpg(self.popen.pid, signal.SIGKILL)
+            for pid in descendants:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self.popen.wait(timeout=10)
 
     def terminate(self) -> None:
