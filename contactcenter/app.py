@@ -111,6 +111,10 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.session_cookie_secure,
+        # The session cookie is sent only when a request changes the session: a desk request
+        # still in flight when its agent signs out must not answer with the old cookie and
+        # sign them back in (it did: the desk loads several API calls at once).
+        SESSION_REFRESH_EACH_REQUEST=False,
         MAX_CONTENT_LENGTH=32 * 1024 * 1024,
         WTF_CSRF_TIME_LIMIT=None,
         JSON_SORT_KEYS=False,
