@@ -207,18 +207,6 @@ def _listen_once() -> None:
     _listening = True
 
 
-def only_events_pending(session: Session) -> bool:
-    """Whether the session's only unflushed changes are new event rows (``record_event``).
-
-    Then a look-up that does not read the event log may skip its autoflush
-    (``session.no_autoflush``) and leave the rows to the next flush: its answer is the same.
-    """
-    from contactcenter.events import EventLog
-
-    return (not session.deleted and not session.dirty
-            and all(isinstance(obj, EventLog) for obj in session.new))
-
-
 def run(registry: list[Callable[[Any], None]], ctx: Any) -> None:
     """Run every hook of a registry with one context."""
     load_hooks()

@@ -14,8 +14,6 @@ None of these commit.
 
 from __future__ import annotations
 
-import contextlib
-
 from contactcenter import hooks
 from contactcenter.sla import service
 from contactcenter.sla.models import ClockState, Entitlement, SlaClock, TicketSla
@@ -34,13 +32,9 @@ def start_clocks(ctx: hooks.IntakeContext) -> None:
                                       ctx.now, clocks_out=clocks)
     else:
         sla = ctx.session.get(TicketSla, ctx.ticket.id)
-        # With the SLA row in hand, customer_wrote reads clocks, calendars and targets: no
-        # pending event row changes those answers, so they need not be flushed first.
-        skip = sla is not None and hooks.only_events_pending(ctx.session)
-        with ctx.session.no_autoflush if skip else contextlib.nullcontext():
-            clocks = service.customer_wrote(ctx.session, ctx.settings, ctx.ticket,
-                                            ctx.customer, ctx.now, reopened=ctx.reopened,
-                                            automatic=ctx.contact.auto_submitted)
+        clocks = service.customer_wrote(ctx.session, ctx.settings, ctx.ticket, ctx.customer,
+                                        ctx.now, reopened=ctx.reopened,
+                                        automatic=ctx.contact.auto_submitted)
         if sla is None:  # customer_wrote opened the clocks of a ticket that had none
             sla = ctx.session.get(TicketSla, ctx.ticket.id)
     # The deadline from the clocks in hand (as they are now, changes not yet flushed):

@@ -43,7 +43,7 @@ from contactcenter.customers.models import Customer
 from contactcenter.customers.service import add_identity, identify_customer
 from contactcenter.db import insert_now, utcnow
 from contactcenter.events import record_event, room
-from contactcenter.hooks import drop_cache_on_change, only_events_pending, transaction_cache
+from contactcenter.hooks import drop_cache_on_change, transaction_cache
 from contactcenter.tickets.attachments import safe_filename, store_bytes, sync_files
 from contactcenter.tickets.errors import IntakeError
 from contactcenter.tickets.html import sanitise_html
@@ -483,18 +483,12 @@ def apply_contact(session: Session, contact: InboundContact, settings: Settings,
     inbox = _inbox_facts(session, contact.inbox_id)
     window = (inbox.reopen_window_days if inbox and inbox.reopen_window_days is not None
               else settings.reopen_window_days)
-    if not only_events_pending(session):
-        session.flush()
-    # Nothing but event rows is pending now (flushed above otherwise), and no look-up
-    # below reads the event log: autoflushing them before each look-up (a new customer's
-    # event) cost a flush of its own per message; they go with the message's flush.
-    with session.no_autoflush:
-        ticket, rule, claimed = _thread(session, contact, customer, now, window, settings)
-        if ticket is None and claimed is None:
-            grouped = _over_sender_limit(session, contact, customer, now, settings)
-            if grouped is not None:
-                ticket, rule = grouped, ThreadRule.SENDER_LIMIT
-        number = next_ticket_number(session) if ticket is None else None
+    ticket, rule, claimed = _thread(session, contact, customer, now, window, settings)
+    if ticket is None and claimed is None:
+        grouped = _over_sender_limit(session, contact, customer, now, settings)
+        if grouped is not None:
+            ticket, rule = grouped, ThreadRule.SENDER_LIMIT
+    number = next_ticket_number(session) if ticket is None else None
     created = ticket is None
     reopened = False
     if ticket is None:

@@ -488,8 +488,6 @@ def acknowledge_opening(session: Session, ticket: Ticket, opening: Message,
                      opening.external_id, bool(opening.auto_submitted), opening.raw_id,
                      opening.subject or "", (opening.text or "")[:2000],
                      customer.language if customer is not None else None)
-    # No autoflush for the reads: the earlier decisions the caps count are flushed already,
-    # and the intake's pending rows go with the acknowledgement's own flush.
     # ``read_ahead``: the contact's metadata, where a parse worker may have left the
     # header block's verdict (ACK_HEADER_REASON).
     headers: MimeHeaders | str
@@ -497,8 +495,7 @@ def acknowledge_opening(session: Session, ticket: Ticket, opening: Message,
         headers = read_ahead[ACK_HEADER_REASON] or ""
     else:
         headers = header_block(raw)
-    with session.no_autoflush:
-        row, message = _decide(session, ticket, first, headers, settings, now)
+    row, message = _decide(session, ticket, first, headers, settings, now)
     return _outcome(ticket, row, message)
 
 
