@@ -15,13 +15,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, bindparam, func, insert, or_, select, true
+from sqlalchemy import Integer, Select, String, and_, bindparam, func, insert, or_, select, true
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from contactcenter.customers.models import Contract, Customer
+from contactcenter.routing.eligibility import ItemSnapshot
 from contactcenter.routing.events import record_item_event
-from contactcenter.routing.matching import MatchResult, match_item, touch
+from contactcenter.routing.matching import CANDIDATES, MatchResult, match_item, touch
 from contactcenter.routing.models import (
     ACTIVE_STATES,
     AgentState,
@@ -35,7 +36,7 @@ from contactcenter.routing.policy import RoutingPolicy
 from contactcenter.routing.priority import PriorityInputs, priority_score
 from contactcenter.routing.rules import preferred_lead, rules_clock
 from contactcenter.routing.snapshot import QueueInfo, note_queue
-from contactcenter.routing.store import begin_write, lock_item, mark_created
+from contactcenter.routing.store import begin_write, candidate_statement, lock_item, mark_created
 from contactcenter.routing.vacancy import has_room_for
 from contactcenter.routing.work import transfer_item
 from contactcenter.tickets.models import Queue, QueueMember, Ticket, TicketStatus
@@ -202,12 +203,16 @@ def read_arrival(session: Session, queue_id: int, customer_id: int | None, kind:
     return facts
 
 
-@functools.lru_cache(maxsize=1)
-def _insert_statement() -> Any:
+@functools.lru_cache(maxsize=256)
+def _insert_statement(candidates: Select[Any] | None = None) -> Any:
     """PostgreSQL: insert an item and its skills in one statement, returning its id.
 
     Binds ``new_<column>`` for every column but ``id``, and ``new_skills`` and
-    ``new_levels`` (arrays, unnested into the skill rows).
+    ``new_levels`` (arrays, unnested into the skill rows). With ``candidates`` (a
+    ``candidate_statement``, its parameters bound alongside) the statement also
+    returns, as an array, the agents it lists: what matching the new item asks
+    first, read in the same round trip. It cannot see the new row, which no
+    offer names yet, so it lists what it would list after the insert.
     """
     items: Any = RoutingItem.__table__
     needs: Any = RoutingItemSkill.__table__
@@ -222,20 +227,28 @@ def _insert_statement() -> Any:
         ["item_id", "skill", "min_level"],
         select(new.c.id, wanted.c.skill, wanted.c.min_level).select_from(new)
         .join(wanted, true())).cte("new_skills"))
-    return select(new.c.id).add_cte(skills)
+    if candidates is None:
+        return select(new.c.id).add_cte(skills)
+    listed = candidates.subquery("listed")
+    return select(new.c.id, func.array(select(listed.c.user_id).scalar_subquery())
+                  ).add_cte(skills)
 
 
-def insert_item(session: Session, item: RoutingItem) -> None:
+def insert_item(session: Session, item: RoutingItem,
+                candidates: tuple[Select[Any], dict[str, Any]] | None = None
+                ) -> list[int] | None:
     """Write a new item (every column set) and its skills, and make it persistent.
 
     On PostgreSQL one statement inserts both, and the objects join the session
     as loaded, with nothing left to flush; elsewhere the ORM flushes them. What
-    else the session holds is flushed first either way, as before.
+    else the session holds is flushed first either way, as before. On
+    PostgreSQL with ``candidates`` (a ``candidate_statement`` and its
+    parameters) returns the agents it lists, read in the same statement; else None.
     """
     session.add(item)
     if session.get_bind().dialect.name != "postgresql":
         session.flush()
-        return
+        return None
     session.expunge(item)
     session.flush()
     table: Any = RoutingItem.__table__
@@ -243,7 +256,13 @@ def insert_item(session: Session, item: RoutingItem) -> None:
                               for c in table.columns if c.key != "id"}
     params.update(new_skills=[s.skill for s in item.skills],
                   new_levels=[s.min_level for s in item.skills])
-    item.id = session.execute(_insert_statement(), params).scalar_one()
+    listed: list[int] | None = None
+    if candidates is None:
+        item.id = session.execute(_insert_statement(), params).scalar_one()
+    else:
+        params.update(candidates[1])
+        row = session.execute(_insert_statement(candidates[0]), params).one()
+        item.id, listed = row[0], list(row[1] or ())
     for key, value in params.items():
         if key.startswith("new_") and key[4:] in table.c:
             setattr(item, key[4:], value)  # loaded, not left expired (no refresh later)
@@ -252,6 +271,7 @@ def insert_item(session: Session, item: RoutingItem) -> None:
         make_transient_to_detached(skill)
     make_transient_to_detached(item)
     session.add(item)
+    return listed
 
 
 def enqueue_item(session: Session, *, kind: str, channel: str, queue_id: int, now: dt.datetime,
@@ -286,13 +306,23 @@ def enqueue_item(session: Session, *, kind: str, channel: str, queue_id: int, no
     required = dict(skills) if skills is not None else ({queue.skill: 1} if queue.skill else {})
     item.skills = [RoutingItemSkill(skill=s, min_level=lvl) for s, lvl in sorted(required.items())]
     rescore(item, policy, now)
-    insert_item(session, item)
+    candidates = None
+    if match and session.get_bind().dialect.name == "postgresql":
+        snapshot = ItemSnapshot(
+            item_id=0, kind=item.kind, channel=item.channel, queue_id=queue_id,
+            queue_slug=queue.slug, queue_skill=queue.skill, enqueued_at=now,
+            rules_since=item.rules_since, priority=item.priority, language=item.language,
+            skills={s.skill: s.min_level for s in item.skills},
+            preferred_agent_id=item.preferred_agent_id)
+        candidates = candidate_statement(session, snapshot, policy, now, rules.ranking,
+                                         CANDIDATES)
+    listed = insert_item(session, item, candidates)
     mark_created(session, item.id)
     record_item_event(session, "item.queued", item)
     touch(session, items=[item.id])
     if not match:
         return Enqueued(item)
-    result = match_item(session, item.id, now, policy)
+    result = match_item(session, item.id, now, policy, first_candidates=listed)
     if sticky is not None and item.state == ItemState.WAITING and preferred_lead(rules):
         # The sticky agent was free a moment ago but took other work (or was busy
         # being matched elsewhere): they are no longer "available", so the customer

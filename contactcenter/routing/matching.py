@@ -145,12 +145,24 @@ def _mismatch(session: Session, what: str) -> None:
 def mark_assigned(session: Session, item: RoutingItem, agent_id: int, now: dt.datetime,
                   actor_id: int | None) -> None:
     """Make the item the agent's (state, answer time, the ticket's assignee) and announce it."""
-    item.state = ItemState.ASSIGNED
-    item.agent_id = agent_id
-    item.offer_expires_at = None
+    for key, value in assignment_values(item, agent_id, now).items():
+        setattr(item, key, value)
+    announce_assigned(session, item, agent_id, actor_id)
+
+
+def assignment_values(item: RoutingItem, agent_id: int, now: dt.datetime) -> dict[str, Any]:
+    """The item's columns that change when it becomes the agent's."""
+    values: dict[str, Any] = {"state": ItemState.ASSIGNED.value, "agent_id": agent_id,
+                              "offer_expires_at": None}
     if item.answered_at is None:
-        item.answered_at = now
-        item.wait_seconds = max(0, int((now - item.enqueued_at).total_seconds()))
+        values["answered_at"] = now
+        values["wait_seconds"] = max(0, int((now - item.enqueued_at).total_seconds()))
+    return values
+
+
+def announce_assigned(session: Session, item: RoutingItem, agent_id: int,
+                      actor_id: int | None) -> None:
+    """What follows an item becoming the agent's: its ticket is theirs, and the event."""
     if item.ticket_id is not None:
         from contactcenter.tickets.models import Ticket
         from contactcenter.tickets.service import assign_ticket
@@ -339,12 +351,15 @@ def is_unplaceable(session: Session, item_id: int, now: dt.datetime, policy: Rou
     return True
 
 
-def match_item(session: Session, item_id: int, now: dt.datetime, policy: RoutingPolicy
-               ) -> MatchResult:
+def match_item(session: Session, item_id: int, now: dt.datetime, policy: RoutingPolicy,
+               *, first_candidates: list[int] | None = None) -> MatchResult:
     """Place a waiting item with the best agent who may take it.
 
     Each agent tried takes their own best item, which is this one unless an
     older or more urgent one of theirs is waiting; then the next agent is tried.
+    ``first_candidates`` is what the first candidate query would return, read
+    by the caller in this transaction with ``candidate_statement`` for the same
+    item (an arrival reads it in the statement that inserts the item).
     """
     begin_write(session)
     result = MatchResult()
@@ -367,7 +382,10 @@ def match_item(session: Session, item_id: int, now: dt.datetime, policy: Routing
     serial = session.get_bind().dialect.name == "sqlite"
     tried: set[int] = set()
     while item.state == ItemState.WAITING:
-        ids = candidate_agents(session, snapshot, policy, now, order, CANDIDATES, tried)
+        if first_candidates is not None and not tried:
+            ids = first_candidates
+        else:
+            ids = candidate_agents(session, snapshot, policy, now, order, CANDIDATES, tried)
         if not ids:
             if not tried:
                 # Nobody free for it: remember what the item is, so that matching it

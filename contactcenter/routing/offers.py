@@ -9,13 +9,24 @@ their desk.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, exists, inspect, literal, null, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
+from contactcenter.db import UTCDateTime, utcnow
 from contactcenter.routing.errors import InvalidStateError, OfferNotFoundError
 from contactcenter.routing.events import record_item_event
-from contactcenter.routing.matching import MatchResult, mark_assigned, match_agent, match_item
+from contactcenter.routing.matching import (
+    MatchResult,
+    announce_assigned,
+    assignment_values,
+    mark_assigned,
+    match_agent,
+    match_item,
+)
 from contactcenter.routing.models import (
     ItemState,
     Offer,
@@ -25,7 +36,7 @@ from contactcenter.routing.models import (
 )
 from contactcenter.routing.policy import RoutingPolicy
 from contactcenter.routing.presence import apply_presence, release_offer
-from contactcenter.routing.store import begin_write, lock_agent, lock_item
+from contactcenter.routing.store import begin_write, lock_agent, lock_item, lock_offer
 
 
 def _pending(session: Session, offer_id: int, agent_id: int) -> tuple[Offer, RoutingItem]:
@@ -34,28 +45,95 @@ def _pending(session: Session, offer_id: int, agent_id: int) -> tuple[Offer, Rou
         raise OfferNotFoundError(f"no offer {offer_id} for agent {agent_id}")
     item = lock_item(session, offer.item_id)
     session.refresh(offer)
+    _check_open(offer, item, offer_id, agent_id)
+    assert item is not None
+    return offer, item
+
+
+def _check_open(offer: Offer, item: RoutingItem | None, offer_id: int, agent_id: int) -> None:
     if (item is None or offer.outcome != OfferOutcome.PENDING
             or item.state != ItemState.OFFERED or item.agent_id != agent_id):
         raise InvalidStateError(f"offer {offer_id} is {offer.outcome}, no longer open")
-    return offer, item
+
+
+@functools.lru_cache(maxsize=4)
+def _accept_statement(answered: bool) -> Any:
+    """PostgreSQL: end the offer as accepted and make the item the agent's, one statement.
+
+    Binds ``accept_offer``, ``accept_item``, ``accept_agent``, ``accept_at``,
+    ``accept_stamp`` and, when the item is answered now (``answered``),
+    ``accept_wait``. Returns the item's id (no row: the offer was not written).
+    """
+    offers: Any = Offer.__table__
+    items: Any = RoutingItem.__table__
+    ended = (update(offers).where(offers.c.id == bindparam("accept_offer"))
+             .values(outcome=literal(OfferOutcome.ACCEPTED.value),
+                     ended_at=bindparam("accept_at", type_=UTCDateTime()))
+             .returning(offers.c.id).cte("accepted_offer"))
+    values: dict[str, Any] = {"state": literal(ItemState.ASSIGNED.value),
+                              "agent_id": bindparam("accept_agent"), "offer_expires_at": null(),
+                              "updated_at": bindparam("accept_stamp", type_=UTCDateTime())}
+    if answered:
+        values.update(answered_at=bindparam("accept_at", type_=UTCDateTime()),
+                      wait_seconds=bindparam("accept_wait"))
+    return (update(items).where(items.c.id == bindparam("accept_item"),
+                                exists(select(ended.c.id)))
+            .values(values).returning(items.c.id))
+
+
+def _accept_in_one(session: Session, offer: Offer, item: RoutingItem, agent_id: int,
+                   now: dt.datetime) -> None:
+    """Write an accept on PostgreSQL with one statement; the objects get the values as loaded."""
+    if inspect(item).modified or inspect(offer).modified:
+        session.flush()
+    values = assignment_values(item, agent_id, now)
+    values["updated_at"] = utcnow()
+    params = {"accept_offer": offer.id, "accept_item": item.id, "accept_agent": agent_id,
+              "accept_at": now, "accept_stamp": values["updated_at"],
+              "accept_wait": values.get("wait_seconds")}
+    if session.execute(_accept_statement("answered_at" in values), params).first() is None:
+        raise InvalidStateError(f"offer {offer.id} could not be accepted")
+    for key, value in values.items():
+        set_committed_value(item, key, value)
+    set_committed_value(offer, "outcome", OfferOutcome.ACCEPTED.value)
+    set_committed_value(offer, "ended_at", now)
 
 
 def accept_offer(session: Session, offer_id: int, agent_id: int, now: dt.datetime,
                  policy: RoutingPolicy) -> RoutingItem:
-    """Accept an open offer: the item becomes the agent's (and its ticket theirs)."""
+    """Accept an open offer: the item becomes the agent's (and its ticket theirs).
+
+    On PostgreSQL one statement locks the item, the offer and the agent, and one
+    more writes the offer and the item.
+    """
     del policy
     begin_write(session)
-    offer, item = _pending(session, offer_id, agent_id)
+    locked = (lock_offer(session, offer_id)
+              if session.get_bind().dialect.name == "postgresql" else None)
+    if locked is not None:
+        item, offer, state = locked
+        if offer.agent_id != agent_id:
+            raise OfferNotFoundError(f"no offer {offer_id} for agent {agent_id}")
+        _check_open(offer, item, offer_id, agent_id)
+    else:
+        offer, item = _pending(session, offer_id, agent_id)
     if offer.expires_at is not None and now >= offer.expires_at:
         raise InvalidStateError(f"offer {offer_id} expired at {offer.expires_at.isoformat()}")
-    state = lock_agent(session, agent_id)
-    offer.outcome = OfferOutcome.ACCEPTED
-    offer.ended_at = now
-    if state is not None:
+    if locked is None:
+        found = lock_agent(session, agent_id)
+        offer.outcome = OfferOutcome.ACCEPTED
+        offer.ended_at = now
+        if found is not None:
+            found.lapsed_offers = 0
+        record_item_event(session, "offer.accepted", item, {"offer_id": offer.id})
+        mark_assigned(session, item, agent_id, now, agent_id)
+        session.flush()
+        return item
+    if state.lapsed_offers:
         state.lapsed_offers = 0
     record_item_event(session, "offer.accepted", item, {"offer_id": offer.id})
-    mark_assigned(session, item, agent_id, now, agent_id)
-    session.flush()
+    _accept_in_one(session, offer, item, agent_id, now)
+    announce_assigned(session, item, agent_id, agent_id)
     return item
 
 

@@ -121,6 +121,55 @@ def lock_agent(session: Session, agent_id: int, *, skip_locked: bool = False
     return state
 
 
+def lock_item_and_agent(session: Session, item_id: int
+                        ) -> tuple[RoutingItem, AgentState] | None:
+    """PostgreSQL: lock an item and the agent holding it in one statement, item first.
+
+    The order is the one ``lock_item`` then ``lock_agent`` take. None when the item
+    is missing or has no agent (the caller locks as usual then), and when the
+    item's agent changed while this waited for its lock: PostgreSQL re-checks the
+    join on the newest version of the item, finds the agent row no longer joins
+    and returns nothing. The agent's row then stays locked to the end of the
+    transaction, which only holds a lock this transaction no longer needs.
+    """
+    query = (select(RoutingItem, AgentState)
+             .join(AgentState, AgentState.user_id == RoutingItem.agent_id)
+             .where(RoutingItem.id == item_id)
+             .with_for_update(of=[RoutingItem, AgentState])
+             .execution_options(populate_existing=True))
+    row = session.execute(query).first()
+    if row is None:
+        return None
+    item, state = row
+    if not session.in_nested_transaction():
+        _per_transaction(session, "routing_locked_agents").add(state.user_id)
+    return item, state
+
+
+def lock_offer(session: Session, offer_id: int
+               ) -> tuple[RoutingItem, Offer, AgentState] | None:
+    """PostgreSQL: lock an offer's item, the offer and its agent in one statement.
+
+    Locks in the order item, offer, agent: every other path locks an item before
+    its agent, and writes offers only under their item's lock. The rows are the
+    newest versions once the locks are held (PostgreSQL re-reads rows locked
+    after a wait). None when the offer or its agent's state row is missing.
+    """
+    query = (select(RoutingItem, Offer, AgentState)
+             .join(Offer, Offer.item_id == RoutingItem.id)
+             .join(AgentState, AgentState.user_id == Offer.agent_id)
+             .where(Offer.id == offer_id)
+             .with_for_update(of=[RoutingItem, Offer, AgentState])
+             .execution_options(populate_existing=True))
+    row = session.execute(query).first()
+    if row is None:
+        return None
+    item, offer, state = row
+    if not session.in_nested_transaction():
+        _per_transaction(session, "routing_locked_agents").add(state.user_id)
+    return item, offer, state
+
+
 def created_here(session: Session, item_id: int) -> RoutingItem | None:
     """Return an item inserted by this transaction (no other can see it, let alone lock it)."""
     if item_id not in _per_transaction(session, "routing_created_items"):
@@ -408,6 +457,15 @@ def candidate_agents(session: Session, item: ItemSnapshot, policy: RoutingPolicy
     The SQL order approximates the queue's ranking; ``rank_agents`` orders the
     returned few exactly.
     """
+    return list(session.scalars(*candidate_statement(session, item, policy, now, order, limit,
+                                                     exclude)))
+
+
+def candidate_statement(session: Session, item: ItemSnapshot, policy: RoutingPolicy,
+                        now: dt.datetime, order: Sequence[str], limit: int = 20,
+                        exclude: Collection[int] = ()
+                        ) -> tuple[Select[Any], dict[str, Any]]:
+    """The statement ``candidate_agents`` runs, and its parameters."""
     options = _step_options(session, item, policy, now)
     preferred = item.preferred_agent_id is not None
     skills = sorted(item.skills.items())
@@ -426,7 +484,7 @@ def candidate_agents(session: Session, item: ItemSnapshot, policy: RoutingPolicy
         params[f"cand_level_{n}"] = level
     if exclude:
         params["exclude"] = sorted(exclude)
-    return list(session.scalars(statement, params))
+    return statement, params
 
 
 def free_agent_ids(session: Session, limit: int | None = None) -> list[int]:

@@ -39,12 +39,22 @@ from contactcenter.routing.policy import RoutingPolicy
 from contactcenter.routing.presence import apply_presence, ensure_agent
 from contactcenter.routing.rules import rules_clock
 from contactcenter.routing.snapshot import agent_snapshot, queue_of
-from contactcenter.routing.store import begin_write, item_snapshot, lock_agent, lock_item
+from contactcenter.routing.store import (
+    begin_write,
+    item_snapshot,
+    lock_agent,
+    lock_item,
+    lock_item_and_agent,
+)
 from contactcenter.routing.vacancy import shift_params, shift_select, take_shift_rows
 from contactcenter.tickets.models import Ticket
 
 
 def _lock_held(session: Session, item_id: int) -> tuple[RoutingItem, AgentState | None]:
+    if session.get_bind().dialect.name == "postgresql":
+        both = lock_item_and_agent(session, item_id)
+        if both is not None and both[0].state in HELD_STATES:
+            return both
     item = lock_item(session, item_id)
     if item is None:
         raise ItemNotFoundError(f"no routing item {item_id}")

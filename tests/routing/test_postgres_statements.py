@@ -274,3 +274,124 @@ def test_a_new_item_and_its_skills_are_one_insert_and_loaded_as_written(
         assert {c.key: getattr(stored, c.key) for c in RoutingItem.__table__.columns} == seen
         assert sorted((k.skill, k.min_level) for k in stored.skills) == needs
         assert stored.offer_count == 0 and stored.state == ItemState.WAITING
+
+
+def test_an_arrival_reads_its_first_candidates_in_the_statement_that_inserts_it(
+        pg_db: Database) -> None:
+    policy = parse_policy({}, Settings())
+    queue_ids, agent_ids, customers = build_center(pg_db, policy, 6, "available")
+    rng = random.Random(11)
+    now = utcnow()
+    outcomes = set()
+    for round_ in range(30):
+        now += dt.timedelta(seconds=1)
+        kind = rng.choice(["ticket", "chat", "call"])
+        queue_id = rng.choice(queue_ids)
+        with pg_db.session() as s:
+            with Statements(pg_db) as sent:
+                queued = engine.enqueue_item(
+                    s, kind=kind, channel={"ticket": "email", "chat": "chat",
+                                           "call": "voice"}[kind],
+                    queue_id=queue_id, now=now, policy=policy,
+                    customer_id=rng.choice(customers))
+            inserts = [sql for sql in sent.sent if "INSERT INTO routing_item" in sql]
+            assert len(inserts) == 1 and "FROM agent_states" in inserts[0]
+            # No candidate query of its own before the first agent is locked.
+            before_lock = sent.sent[:next((i for i, sql in enumerate(sent.sent)
+                                           if "FOR UPDATE" in sql), len(sent.sent))]
+            assert not [sql for sql in before_lock
+                        if sql.startswith("SELECT agent_states.user_id FROM agent_states JOIN "
+                                          "queue_members")], round_
+            # What matching decided is what a fresh, separate candidate query allows.
+            for decision in queued.match.decisions:
+                assert decision.agent_id in agent_ids
+            s.commit()
+        with pg_db.session() as s:
+            item = s.get(RoutingItem, queued.item.id)
+            assert item is not None
+            if item.state == ItemState.WAITING:
+                # Nobody was free for it: a separate query agrees.
+                from contactcenter.routing.store import candidate_agents, item_snapshot
+
+                snapshot = item_snapshot(s, item, policy, now)
+                assert candidate_agents(s, snapshot, policy, now,
+                                        policy.rules_for(snapshot.queue_slug).ranking) == []
+            else:
+                assert item.state == ItemState.OFFERED and item.agent_id in agent_ids
+            offers = s.scalars(select(Offer).where(Offer.item_id == item.id)).all()
+            assert len(offers) == (0 if item.state == ItemState.WAITING else 1)
+            outcomes.add(item.state)
+    assert outcomes == {ItemState.WAITING, ItemState.OFFERED}  # both ways were taken
+
+
+def test_accepting_an_offer_is_one_locking_read_and_one_write(pg_db: Database) -> None:
+    from contactcenter.routing.errors import InvalidStateError, OfferNotFoundError
+
+    policy = parse_policy({}, Settings())
+    queue_ids, agent_ids, customers = build_center(pg_db, policy, 2, "available")
+    now = utcnow()
+    with pg_db.session() as s:
+        first = engine.enqueue_item(s, kind="ticket", channel="email", queue_id=queue_ids[0],
+                                    now=now, policy=policy, customer_id=customers[0])
+        second = engine.enqueue_item(s, kind="ticket", channel="email",
+                                     queue_id=queue_ids[0], now=now, policy=policy,
+                                     customer_id=customers[1])
+        s.commit()
+    decisions = first.match.decisions + second.match.decisions
+    assert len(decisions) == 2 and all(d.offer_id is not None for d in decisions)
+    offer = decisions[0]
+    other_agent = next(a for a in agent_ids if a != offer.agent_id)
+    later = now + dt.timedelta(seconds=3)
+    with pg_db.session() as s:
+        with pytest.raises(OfferNotFoundError):
+            engine.accept_offer(s, offer.offer_id, other_agent, later, policy)  # type: ignore[arg-type]
+        s.rollback()
+        with pytest.raises(InvalidStateError):  # too late
+            engine.accept_offer(s, offer.offer_id, offer.agent_id,  # type: ignore[arg-type]
+                                offer.expires_at, policy)  # type: ignore[arg-type]
+        s.rollback()
+        with Statements(pg_db) as sent:
+            item = engine.accept_offer(s, offer.offer_id, offer.agent_id,  # type: ignore[arg-type]
+                                       later, policy)
+            s.flush()
+        locks = [sql for sql in sent.sent if "FOR UPDATE" in sql]
+        assert len(locks) == 1 and "routing_offers" in locks[0] and "agent_states" in locks[0]
+        assert locks[0].rstrip().endswith("FOR UPDATE OF routing_items, routing_offers, "
+                                          "agent_states"), locks[0]
+        writes = [sql for sql in sent.sent if not sql.startswith("SELECT")]
+        assert len(writes) == 1 and writes[0].startswith("WITH accepted_offer"), writes
+        assert len(sent.sent) == 2, sent.sent
+        assert (item.state, item.agent_id, item.answered_at, item.offer_expires_at) == (
+            ItemState.ASSIGNED, offer.agent_id, later, None)
+        assert not s.dirty
+        s.commit()
+    with pg_db.session() as s:
+        stored = s.get(RoutingItem, offer.item_id)
+        row = s.get(Offer, offer.offer_id)
+        assert stored is not None and row is not None
+        assert (stored.state, stored.agent_id, stored.answered_at, stored.wait_seconds,
+                stored.offer_expires_at) == (ItemState.ASSIGNED, offer.agent_id, later, 3, None)
+        assert (row.outcome, row.ended_at) == (OfferOutcome.ACCEPTED, later)
+        with pytest.raises(InvalidStateError):  # accepted already
+            engine.accept_offer(s, offer.offer_id, offer.agent_id, later, policy)  # type: ignore[arg-type]
+
+
+def test_completing_locks_the_item_and_its_agent_in_one_statement(pg_db: Database) -> None:
+    policy = parse_policy({}, Settings())
+    queue_ids, agent_ids, customers = build_center(pg_db, policy, 1, "available")
+    now = utcnow()
+    with pg_db.session() as s:
+        queued = engine.enqueue_item(s, kind="ticket", channel="email", queue_id=queue_ids[0],
+                                     now=now, policy=policy, customer_id=customers[0])
+        (decision,) = queued.match.decisions
+        engine.accept_offer(s, decision.offer_id, agent_ids[0], now, policy)  # type: ignore[arg-type]
+        s.commit()
+    with pg_db.session() as s:
+        with Statements(pg_db) as sent:
+            engine.complete_item(s, queued.item.id, now, policy, wrap_up=False)
+        locks = [sql for sql in sent.sent if "FOR UPDATE" in sql]
+        assert locks and locks[0].rstrip().endswith("FOR UPDATE OF routing_items, agent_states")
+        # The agent is not locked (or read) again by matching them afterwards.
+        assert not [sql for sql in sent.sent[1:] if "FROM agent_states" in sql
+                    and "FOR UPDATE" in sql], sent.sent
+        s.commit()
