@@ -43,6 +43,8 @@ from contactcenter.routing.policy import RoutingPolicy
 from contactcenter.routing.ranking import rank_agents
 from contactcenter.routing.snapshot import _per_transaction, agent_snapshot, agent_snapshots
 from contactcenter.routing.store import (
+    ONE,
+    WAITING_SQL,
     begin_write,
     candidate_agents,
     created_here,
@@ -207,11 +209,11 @@ def _locking_pick(shape: Select[Any]) -> Select[Any]:
     picks = shape.subquery()
     best = (select(picks.c.id, picks.c.queue_id, picks.c.kind)
             .order_by(picks.c.priority.desc(), picks.c.enqueued_at, picks.c.id)
-            .limit(1).subquery())
+            .limit(ONE).subquery())
     return (select(RoutingItem, best.c.queue_id, best.c.kind)
             .join(best, and_(RoutingItem.id == best.c.id, RoutingItem.queue_id == best.c.queue_id,
                              RoutingItem.kind == best.c.kind))
-            .where(RoutingItem.state == ItemState.WAITING)
+            .where(RoutingItem.state == WAITING_SQL)
             .with_for_update(skip_locked=True, of=RoutingItem)
             .execution_options(populate_existing=True))
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     not_,
     or_,
     select,
@@ -58,6 +59,10 @@ from contactcenter.routing.vacancy import FREE_AGENT, has_room_for
 from contactcenter.tickets.models import QueueMember
 
 REFUSALS = (OfferOutcome.DECLINED, OfferOutcome.EXPIRED)
+# Constants written into the pick's SQL rather than bound, so that PostgreSQL plans
+# with them (a bound LIMIT or state leaves a prepared statement's generic plan blind).
+WAITING_SQL: Any = literal_column(f"'{ItemState.WAITING.value}'", String)
+ONE: Any = literal_column("1", Integer)
 
 
 def begin_write(session: Session) -> None:
@@ -82,14 +87,31 @@ def lock_item(session: Session, item_id: int, *, skip_locked: bool = False,
     ``with_skills`` loads its skill rows in the same statement (an outer join;
     only the item's row is locked).
     """
-    query = select(RoutingItem).where(RoutingItem.id == item_id)
+    params: dict[str, Any] = {"lock_item": item_id}
     if state is not None:
-        query = query.where(RoutingItem.state == state)
+        params["lock_state"] = state
+    query = _item_lock(skip_locked, state is not None, with_skills)
+    return session.scalars(query, params).unique().first()
+
+
+@functools.lru_cache(maxsize=8)
+def _item_lock(skip_locked: bool, in_state: bool, with_skills: bool) -> Select[Any]:
+    """``lock_item``'s statement, built once per variant; binds ``lock_item``, ``lock_state``."""
+    query = select(RoutingItem).where(RoutingItem.id == bindparam("lock_item"))
+    if in_state:
+        query = query.where(RoutingItem.state == bindparam("lock_state"))
     if with_skills:
         query = query.options(joinedload(RoutingItem.skills))
-    query = query.with_for_update(skip_locked=skip_locked, of=RoutingItem).execution_options(
+    return query.with_for_update(skip_locked=skip_locked, of=RoutingItem).execution_options(
         populate_existing=True)
-    return session.scalars(query).unique().first()
+
+
+@functools.lru_cache(maxsize=2)
+def _agent_lock(skip_locked: bool) -> Select[Any]:
+    """``lock_agent``'s statement, built once per variant; binds ``lock_agent``."""
+    return (select(AgentState).where(AgentState.user_id == bindparam("lock_agent"))
+            .with_for_update(skip_locked=skip_locked, of=AgentState)
+            .execution_options(populate_existing=True))
 
 
 def read_item(session: Session, item_id: int) -> RoutingItem | None:
@@ -112,13 +134,31 @@ def lock_agent(session: Session, agent_id: int, *, skip_locked: bool = False
         state = session.get(AgentState, agent_id)
         if state is not None:
             return state
-    query = (select(AgentState).where(AgentState.user_id == agent_id)
-             .with_for_update(skip_locked=skip_locked, of=AgentState)
-             .execution_options(populate_existing=True))
-    state = session.scalars(query).first()
+    state = session.scalars(_agent_lock(skip_locked), {"lock_agent": agent_id}).first()
     if state is not None and not session.in_nested_transaction():
         held.add(agent_id)
     return state
+
+
+@functools.lru_cache(maxsize=1)
+def _item_and_agent_lock() -> Select[Any]:
+    """Built once (building it cost more Python time than running it); binds ``lock_item``."""
+    return (select(RoutingItem, AgentState)
+            .join(AgentState, AgentState.user_id == RoutingItem.agent_id)
+            .where(RoutingItem.id == bindparam("lock_item"))
+            .with_for_update(of=[RoutingItem, AgentState])
+            .execution_options(populate_existing=True))
+
+
+@functools.lru_cache(maxsize=1)
+def _offer_lock() -> Select[Any]:
+    """Built once; binds ``lock_offer``."""
+    return (select(RoutingItem, Offer, AgentState)
+            .join(Offer, Offer.item_id == RoutingItem.id)
+            .join(AgentState, AgentState.user_id == Offer.agent_id)
+            .where(Offer.id == bindparam("lock_offer"))
+            .with_for_update(of=[RoutingItem, Offer, AgentState])
+            .execution_options(populate_existing=True))
 
 
 def lock_item_and_agent(session: Session, item_id: int
@@ -132,12 +172,7 @@ def lock_item_and_agent(session: Session, item_id: int
     and returns nothing. The agent's row then stays locked to the end of the
     transaction, which only holds a lock this transaction no longer needs.
     """
-    query = (select(RoutingItem, AgentState)
-             .join(AgentState, AgentState.user_id == RoutingItem.agent_id)
-             .where(RoutingItem.id == item_id)
-             .with_for_update(of=[RoutingItem, AgentState])
-             .execution_options(populate_existing=True))
-    row = session.execute(query).first()
+    row = session.execute(_item_and_agent_lock(), {"lock_item": item_id}).first()
     if row is None:
         return None
     item, state = row
@@ -155,13 +190,7 @@ def lock_offer(session: Session, offer_id: int
     newest versions once the locks are held (PostgreSQL re-reads rows locked
     after a wait). None when the offer or its agent's state row is missing.
     """
-    query = (select(RoutingItem, Offer, AgentState)
-             .join(Offer, Offer.item_id == RoutingItem.id)
-             .join(AgentState, AgentState.user_id == Offer.agent_id)
-             .where(Offer.id == offer_id)
-             .with_for_update(of=[RoutingItem, Offer, AgentState])
-             .execution_options(populate_existing=True))
-    row = session.execute(query).first()
+    row = session.execute(_offer_lock(), {"lock_offer": offer_id}).first()
     if row is None:
         return None
     item, offer, state = row
@@ -250,12 +279,12 @@ def _lateral_pick_shape(skills: int, has_languages: bool) -> Select[Any]:
     best = (select(RoutingItem.id, RoutingItem.priority, RoutingItem.enqueued_at,
                    RoutingItem.queue_id, RoutingItem.kind)
             .where(RoutingItem.queue_id == targets.c.queue_id,
-                   RoutingItem.state == ItemState.WAITING, RoutingItem.kind == targets.c.kind,
+                   RoutingItem.state == WAITING_SQL, RoutingItem.kind == targets.c.kind,
                    or_(RoutingItem.preferred_agent_id == bindparam("agent_id"),
                        RoutingItem.rules_since <= targets.c.cutoff),
                    *_pick_filters(skills, has_languages))
             .order_by(RoutingItem.priority.desc(), RoutingItem.enqueued_at, RoutingItem.id)
-            .limit(1).lateral("best"))
+            .limit(ONE).lateral("best"))
     return (select(best.c.id, best.c.priority, best.c.enqueued_at, best.c.queue_id,
                    best.c.kind).select_from(targets).join(best, true()))
 
