@@ -11,15 +11,17 @@ cursor is older than what the log retains.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
-from sqlalchemy import JSON, String, Table, delete, event, func, insert, select
+from sqlalchemy import JSON, Insert, String, Table, delete, event, func, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from contactcenter.db import Base, utcnow
+from contactcenter.db_postgres import insert_with_commit
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +141,9 @@ def record_event(
     room_list = tuple(dict.fromkeys([*rooms, SUPERVISORS_ROOM]))
     row = EventLog(type=type_, rooms=" ".join(room_list), payload=payload, created_at=utcnow())
     # Never added to the session: the transaction's rows are written by one multi-row
-    # INSERT just before its commit (``_write_pending_events``), which sets their ids (the
-    # cursors) for the after-commit hook that publishes them. A rolled-back savepoint drops
+    # INSERT just before its commit, or on PostgreSQL with the COMMIT itself
+    # (``_write_pending_events``), which sets their ids (the cursors) for the after-commit
+    # hook that publishes them. A rolled-back savepoint drops
     # its rows from ``pending_events``; they were never written.
     if not session.in_transaction():
         session.begin()  # as ``session.add`` would: a rollback then drops the rows again
@@ -155,6 +158,10 @@ def _write_pending_events(session: Session) -> None:
     unit of work per row. Their ids, in order: PostgreSQL returns them sorted by parameter
     order; SQLite numbers new rows max(rowid) + 1, one after another, and no other writer
     can insert before this transaction commits, so they are the last ``n`` ids.
+
+    On PostgreSQL (psycopg) the rows are not sent now but with the COMMIT, in the same
+    pipeline (``insert_with_commit``): one INSERT ... RETURNING per row, whose ids are set
+    once the commit succeeded and before the after-commit hook publishes them.
     """
     if session.in_nested_transaction():
         return
@@ -164,21 +171,33 @@ def _write_pending_events(session: Session) -> None:
     table = cast(Table, EventLog.__table__)
     params = [{"type": r.type, "rooms": r.rooms, "payload": r.payload,
                "created_at": r.created_at} for r in rows]
+
+    def set_ids(ids: Sequence[int]) -> None:
+        if len(ids) != len(rows):
+            raise RuntimeError(f"event log insert returned {len(ids)} ids for {len(rows)} rows")
+        for row, id_ in zip(rows, ids, strict=True):
+            row.id = id_
+
+    if insert_with_commit(session, _insert_returning_id(), params, set_ids):
+        return
     ids: Sequence[int]
-    if len(rows) == 1 or session.get_bind().dialect.name != "sqlite":
+    if len(rows) == 1 or session.get_bind(clause=table).dialect.name != "sqlite":
         ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
                               params).scalars().all()
     else:
         session.execute(insert(table), params)
         last = session.scalar(select(func.max(table.c.id))) or 0
         ids = range(last - len(rows) + 1, last + 1)
-    if len(ids) != len(rows):
-        raise RuntimeError(f"event log insert returned {len(ids)} ids for {len(rows)} rows")
-    for row, id_ in zip(rows, ids, strict=True):
-        row.id = id_
+    set_ids(ids)
 
 
 event.listen(Session, "before_commit", _write_pending_events)
+
+
+@functools.cache
+def _insert_returning_id() -> Insert:
+    table = cast(Table, EventLog.__table__)
+    return insert(table).returning(table.c.id)
 
 
 def to_envelope(row: EventLog) -> Envelope:

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from contactcenter.accounts.models import AgentSkill, User
 from contactcenter.db import UTCDateTime
+from contactcenter.db_postgres import plan_generically
 from contactcenter.routing.eligibility import AgentSnapshot, ItemSnapshot, free_kinds
 from contactcenter.routing.models import (
     AgentCapacity,
@@ -71,9 +72,11 @@ def begin_write(session: Session) -> None:
     pysqlite begins a transaction only before the first write, so reads before it
     could be stale by the time the write runs; ``BEGIN IMMEDIATE`` takes the lock
     first. A transaction that has already written holds the lock. PostgreSQL
-    needs nothing here: it uses row locks.
+    needs no lock here (it uses row locks); a transaction about to begin there is
+    asked to plan its prepared statements once (``db_postgres.plan_generically``).
     """
     if session.get_bind().dialect.name != "sqlite":
+        plan_generically(session)
         return
     driver = session.connection().connection.driver_connection
     if driver is not None and not driver.in_transaction:
@@ -141,7 +144,7 @@ def lock_agent(session: Session, agent_id: int, *, skip_locked: bool = False
 
 
 @functools.lru_cache(maxsize=1)
-def _item_and_agent_lock() -> Select[Any]:
+def _item_and_agent_lock() -> Select[RoutingItem, AgentState]:
     """Built once (building it cost more Python time than running it); binds ``lock_item``."""
     return (select(RoutingItem, AgentState)
             .join(AgentState, AgentState.user_id == RoutingItem.agent_id)
@@ -151,7 +154,7 @@ def _item_and_agent_lock() -> Select[Any]:
 
 
 @functools.lru_cache(maxsize=1)
-def _offer_lock() -> Select[Any]:
+def _offer_lock() -> Select[RoutingItem, Offer, AgentState]:
     """Built once; binds ``lock_offer``."""
     return (select(RoutingItem, Offer, AgentState)
             .join(Offer, Offer.item_id == RoutingItem.id)

@@ -57,23 +57,34 @@ def test_sqlite_ignores_the_setting(session: Any, policy: RoutingPolicy) -> None
 
 
 class Statements:
-    """The SQL sent on an engine, grouped by transaction (split at each COMMIT)."""
+    """The SQL sent on an engine, grouped by transaction (split at each BEGIN).
+
+    Not at each COMMIT: on PostgreSQL the event rows are sent with the COMMIT itself,
+    after SQLAlchemy's ``commit`` event, and belong to the transaction it ends.
+    """
 
     def __init__(self, db: Database) -> None:
         self.transactions: list[list[str]] = [[]]
+        self.committed: list[bool] = [False]
+        event.listen(db.engine, "begin", self._begin)
         event.listen(db.engine, "before_cursor_execute", self._statement)
         event.listen(db.engine, "commit", self._commit)
+
+    def _begin(self, _conn: Any) -> None:
+        self.transactions.append([])
+        self.committed.append(False)
 
     def _statement(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.transactions[-1].append(" ".join(statement.split()))
 
     def _commit(self, _conn: Any) -> None:
-        self.transactions.append([])
+        self.committed[-1] = True
 
     def relaxed(self) -> list[bool]:
         """For each committed transaction that wrote, whether it committed asynchronously."""
-        return [ASYNC in stmts for stmts in self.transactions[:-1]
-                if any(s.split()[0] in ("INSERT", "UPDATE") for s in stmts)]
+        return [ASYNC in stmts for stmts, committed in zip(self.transactions, self.committed,
+                                                           strict=True)
+                if committed and any(s.split()[0] in ("INSERT", "UPDATE") for s in stmts)]
 
 
 def _waiting_chat(db: Database, policy: RoutingPolicy, queue_id: int, customer: int) -> int:
