@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Insert, event
+from sqlalchemy import Connection, Engine, Insert, Select, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session
@@ -188,22 +188,38 @@ def pipeline_begin_and_commit(engine: Engine) -> None:
 
     def do_commit(dbapi_connection: Any) -> None:
         deferred = _take_deferred(dbapi_connection)
-        if not deferred:
+        after = _take_after(dbapi_connection)
+        if not deferred and not after:
             commit(dbapi_connection)
             return
         driver = dbapi_connection.driver_connection
         autocommit = driver.autocommit  # (marked so inside the block when it sends BEGIN)
         sent = []
-        with _one_round_trip(driver):
-            for insert in deferred:
-                sent.append((insert, insert.send(driver)))
-            if not autocommit:
-                driver.cursor().execute("COMMIT")
+        committed = None
+        try:
+            with _one_round_trip(driver):
+                for insert in deferred:
+                    sent.append((insert, insert.send(driver)))
+                if not autocommit:
+                    committed = driver.cursor()
+                    committed.execute("COMMIT")
+                for query in after:
+                    query.send(driver)
+        except psycopg.Error:
+            # A query after the COMMIT failed once the COMMIT had succeeded: the commit
+            # stands (its callers learn nothing from the query, and ask again).
+            if not after or committed is None or committed.statusmessage != "COMMIT":
+                raise
+            for query in after:
+                query.rows = None
         for insert, cursors in sent:
             insert.received(cursors)
+        for query in after:
+            query.received()
 
     def do_rollback(dbapi_connection: Any) -> None:
         _take_deferred(dbapi_connection)
+        _take_after(dbapi_connection)
         rollback(dbapi_connection)
 
     dialect.do_commit = do_commit  # type: ignore[method-assign]
@@ -227,6 +243,112 @@ def _take_deferred(dbapi_connection: Any) -> list[_DeferredInsert]:
         return []
     info.pop(_AT_BEGIN, None)  # a transaction that ends unbegun leaves nothing to the next
     return list(info.pop(_AT_COMMIT, {}).values())
+
+
+def _take_after(dbapi_connection: Any) -> list[AfterCommit]:
+    if not isinstance(dbapi_connection, PoolProxiedConnection):
+        return []
+    try:
+        info = dbapi_connection.info
+    except NotImplementedError:
+        return []
+    taken: list[AfterCommit] = info.pop(_AFTER_COMMIT, [])
+    return taken
+
+
+_AFTER_COMMIT = "contactcenter.after_commit"  # connection info: queries sent after COMMIT
+
+
+@dataclass
+class AfterCommit:
+    """A read sent in the pipeline that commits, just after the COMMIT, outside a transaction.
+
+    ``rows`` holds its rows once the session has committed; None until then, and when the
+    commit failed or the read did (the commit stands then: read again).
+    """
+
+    connection: Connection
+    statement: str
+    parameters: dict[str, Any]
+    rows: list[tuple[Any, ...]] | None = None
+    _cursor: Any = None
+
+    def send(self, driver: Any) -> None:
+        """Queue the read after the COMMIT; psycopg adds no BEGIN before it (autocommit)."""
+        for listener in self.connection.dispatch.before_cursor_execute:
+            self.statement, self.parameters = listener(
+                self.connection, None, self.statement, self.parameters, None, False)
+        self._cursor = driver.cursor()
+        flag = driver._autocommit
+        driver._autocommit = True
+        try:
+            self._cursor.execute(self.statement, self.parameters)
+        finally:
+            driver._autocommit = flag
+
+    def received(self) -> None:
+        """Keep the rows the read returned (after the pipeline synced)."""
+        cursor, self._cursor = self._cursor, None
+        if cursor is None or cursor.pgresult is None or cursor.description is None:
+            self.rows = None
+            return
+        self.rows = [tuple(row) for row in cursor.fetchall()]
+        self.connection.dispatch.after_cursor_execute(
+            self.connection, cursor, self.statement, self.parameters, None, False)
+
+
+def query_after_commit(session: Session, statement: Select[Any], parameters: dict[str, Any]
+                       ) -> AfterCommit | None:
+    """Send a read in the pipeline that commits the session, right after its COMMIT.
+
+    The read runs outside any transaction, so it sees what every transaction committed
+    by then, this one included: what a read of its own after the commit would see,
+    without the round trip. Its ``rows`` are there once ``session.commit()`` returns.
+    None (nothing queued) where that is not possible: no such pipeline, a two-phase
+    session, a connection in autocommit mode, or a statement whose SQL SQLAlchemy
+    completes at execution time (expanding ``IN`` lists).
+    """
+    bind = session.get_bind(clause=statement)
+    if not isinstance(bind, Engine) or bind.dialect not in _PIPELINED or session.twophase:
+        return None
+    connection = session.connection(bind_arguments={"clause": statement})
+    if connection.connection.driver_connection.autocommit:  # type: ignore[union-attr]
+        return None
+    compiled, processors = _compiled_query(connection.dialect, statement)
+    if compiled is None:
+        return None
+    values = compiled.construct_params(parameters)
+    query = AfterCommit(connection, compiled.string,
+                        {name: processors[name](value) if name in processors else value
+                         for name, value in values.items()})
+    connection.info.setdefault(_AFTER_COMMIT, []).append(query)
+    return query
+
+
+_QUERIES: weakref.WeakKeyDictionary[Dialect, dict[Select[Any], Any]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _compiled_query(dialect: Dialect, statement: Select[Any]) -> tuple[Any, dict[str, Any]]:
+    """Compile a SELECT once for ``dialect``, with its parameters' type processors.
+
+    (None, {}) for one SQLAlchemy must complete per execution (expanding parameters).
+    """
+    known = _QUERIES.setdefault(dialect, {})
+    found = known.get(statement)
+    if found is None:
+        compiled = statement.compile(dialect=dialect)
+        if compiled.post_compile_params or compiled.literal_execute_params:
+            found = (None, {})
+        else:
+            processors: dict[str, Any] = {}
+            for name, bound in compiled.binds.items():
+                processor = bound.type.dialect_impl(dialect).bind_processor(dialect)
+                if processor is not None:
+                    processors[name] = processor
+            found = (compiled, processors)
+        known[statement] = found
+    return found
 
 
 @dataclass

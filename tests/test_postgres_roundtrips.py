@@ -372,3 +372,56 @@ def test_routing_transactions_plan_generically(pg_db: Database) -> None:
         s.scalar(text("SELECT 1"))  # a transaction already open: routing changes nothing
         begin_write(s)
         assert s.scalar(text("SHOW plan_cache_mode")) == "auto"
+
+
+def test_a_read_sent_after_the_commit_sees_the_commit_without_a_round_trip(
+        one: Database) -> None:
+    from sqlalchemy import bindparam, literal
+
+    small_transaction(one)  # connects
+    before = count_events(one)
+    count = select(func.count()).select_from(EventLog).where(
+        EventLog.id > bindparam("after"))
+    trace = Trace(driver_of(one))
+    read: list[Any] = []
+
+    def work() -> None:
+        with one.session() as s:
+            s.get(EventLog, 1)
+            record_event(s, "ticket.updated", {"n": 1}, ["agent:1"])
+            queued = db_postgres.query_after_commit(s, count, {"after": 0})
+            assert queued is not None and queued.rows is None
+            s.commit()
+            read.append(queued.rows)
+            # The session goes on with a transaction of its own, as before.
+            assert s.connection().connection.driver_connection.autocommit is False  # type: ignore[union-attr]
+            s.rollback()
+
+    trace.run(work)
+    # BEGIN and the get; the INSERT, COMMIT and the read: two round trips.
+    assert trace.round_trips() == 2, trace.messages
+    assert read == [[(before + 1,)]]  # it saw this transaction's own committed row
+    with one.session() as s:
+        # A read that fails after the COMMIT leaves the commit standing, and no rows.
+        record_event(s, "ticket.updated", {"n": 2}, ["agent:1"])
+        failing = db_postgres.query_after_commit(
+            s, select(literal(1) / bindparam("zero")), {"zero": 0})
+        assert failing is not None
+        s.commit()
+        assert failing.rows is None
+    assert count_events(one) == before + 2
+    with one.session() as s:
+        # A commit that fails leaves the read unread.
+        s.add(EventLog(id=1, type="ticket.created", rooms="x", payload={},
+                       created_at=db_module.utcnow()))  # a duplicate key, flushed at commit
+        queued = db_postgres.query_after_commit(s, count, {"after": 0})
+        with pytest.raises(exc.IntegrityError):
+            s.commit()
+        assert queued is not None and queued.rows is None
+        s.rollback()
+    with one.session() as s:  # SQL completed per execution (an expanding IN): not queued
+        s.get(EventLog, 1)
+        assert db_postgres.query_after_commit(
+            s, select(EventLog.id).where(EventLog.id.in_(bindparam("ids", expanding=True))),
+            {"ids": [1, 2]}) is None
+        s.rollback()

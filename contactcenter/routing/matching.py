@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session
 
+from contactcenter.db_postgres import AfterCommit, query_after_commit
 from contactcenter.routing.eligibility import (
     AgentSnapshot,
     free_kinds,
@@ -47,6 +48,7 @@ from contactcenter.routing.store import (
     WAITING_SQL,
     begin_write,
     candidate_agents,
+    candidate_statement,
     created_here,
     item_snapshot,
     lock_agent,
@@ -351,6 +353,35 @@ def is_unplaceable(session: Session, item_id: int, now: dt.datetime, policy: Rou
         return False
     settling.pop(item_id, None)
     return True
+
+
+def read_after_commit(session: Session, items: list[int], now: dt.datetime,
+                      policy: RoutingPolicy) -> dict[int, AfterCommit]:
+    """Queue, with the coming commit, the re-check ``is_unplaceable`` would make after it.
+
+    For the items this transaction could not place (PostgreSQL): their candidate query
+    travels in the pipeline that commits, just after the COMMIT (``query_after_commit``),
+    so the re-check costs no round trip. Returns the queued reads by item.
+    """
+    settling = session.info.get("routing_settling", {})
+    read: dict[int, AfterCommit] = {}
+    if not settling or session.get_bind().dialect.name != "postgresql":
+        return read
+    for item_id in items:
+        snapshot = settling.get(item_id)
+        if snapshot is None:
+            continue
+        order = policy.rules_for(snapshot.queue_slug).ranking
+        queued = query_after_commit(session, *candidate_statement(
+            session, snapshot, policy, now, order, 1))
+        if queued is not None:
+            read[item_id] = queued
+    return read
+
+
+def forget_settling(session: Session, item_id: int) -> None:
+    """Drop the snapshot kept for re-checking an item after commit (it found nobody)."""
+    session.info.get("routing_settling", {}).pop(item_id, None)
 
 
 def match_item(session: Session, item_id: int, now: dt.datetime, policy: RoutingPolicy,

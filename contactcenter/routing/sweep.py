@@ -23,13 +23,16 @@ import time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from contactcenter.db_postgres import AfterCommit
 from contactcenter.routing.arrival import rescore
 from contactcenter.routing.durability import offers_only, relax_commit
 from contactcenter.routing.matching import (
     MatchResult,
+    forget_settling,
     is_unplaceable,
     match_agent,
     match_item,
+    read_after_commit,
     take_touched,
 )
 from contactcenter.routing.models import ItemState, Presence, RoutingItem
@@ -133,12 +136,14 @@ def _commit_match(session: Session, found: MatchResult, policy: RoutingPolicy) -
 
 
 def settle(session: Session, items: list[int], agents: list[int], now: dt.datetime,
-           policy: RoutingPolicy, attempts: int = 8) -> MatchResult:
+           policy: RoutingPolicy, attempts: int = 8,
+           read: dict[int, AfterCommit] | None = None) -> MatchResult:
     """Match the given items and agents again, one committed transaction each.
 
     What a match skips because another transaction holds the row is tried again
     (with a short pause) until nothing is contended or ``attempts`` run out; the
-    periodic sweep catches anything left then.
+    periodic sweep catches anything left then. ``read`` holds, per item, the
+    candidate query already read after the commit (``commit_and_settle``).
     """
     result = MatchResult()
     for attempt in range(attempts):
@@ -147,6 +152,10 @@ def settle(session: Session, items: list[int], agents: list[int], now: dt.dateti
         contended_items: list[int] = []
         contended_agents: list[int] = []
         for item_id in items:
+            found_free = read.pop(item_id, None) if read else None
+            if found_free is not None and found_free.rows == []:
+                forget_settling(session, item_id)  # nobody free for it after the commit
+                continue
             if is_unplaceable(session, item_id, now, policy):
                 continue
             found = match_item(session, item_id, now, policy)
@@ -177,9 +186,10 @@ def commit_and_settle(session: Session, now: dt.datetime, policy: RoutingPolicy,
     commits.
     """
     items, agents = take_touched(session)
+    read = read_after_commit(session, items, now, policy)
     session.commit()
     if session.get_bind().dialect.name == "sqlite":
         # Nothing settles here, so nothing is kept for settling either.
         session.info.pop("routing_settling", None)
         return MatchResult()
-    return settle(session, items, agents, now, policy, attempts)
+    return settle(session, items, agents, now, policy, attempts, read)
