@@ -153,7 +153,12 @@ def seed(db: Database, plan: Plan, policy: RoutingPolicy) -> tuple[World, dict[s
 
 
 class StatementCounter:
-    """Count SQL statements sent to the database (round trips, bar COMMIT/BEGIN)."""
+    """Count SQL statements sent to the database (bar BEGIN, SET LOCAL and COMMIT).
+
+    On PostgreSQL not every statement is a round trip of its own: BEGIN travels with
+    a transaction's first statement, and the event rows and an arrival's re-check
+    with its COMMIT (``contactcenter/db_postgres.py``).
+    """
 
     def __init__(self, db: Database) -> None:
         self.count = 0
