@@ -29,6 +29,7 @@ recently and has died since is one whose first statement would have failed anywa
 """
 
 _CHECKED_IN_AT = "contactcenter.checked_in_at"  # connection record info: time.monotonic()
+MOST_ROWS_WITH_COMMIT = 16
 _AT_COMMIT = "contactcenter.at_commit"  # connection info: inserts sent with the COMMIT
 _PIPELINED: weakref.WeakSet[Dialect] = weakref.WeakSet()
 
@@ -398,13 +399,15 @@ def insert_with_commit(session: Session, statement: Insert, rows: Sequence[dict[
     returned values in row order once COMMIT has succeeded, before the session's
     ``after_commit`` hooks. A failing insert fails the commit, and nothing is committed.
     Called again before that commit (a retry), it replaces what it queued; a rollback
-    drops it. Returns False, queuing nothing, where this is not possible: another
+    drops it. Returns False, queuing nothing, for more than ``MOST_ROWS_WITH_COMMIT``
+    rows (one multi-row INSERT costs the server less than as many single ones, and a
+    round trip is little beside it), and where this is not possible: another
     driver, a two-phase session, a session bound to a connection (whose commit may not
     be the session's to make), or a connection in autocommit mode.
     """
     bind = session.get_bind(clause=statement)
     if (not isinstance(bind, Engine) or bind.dialect not in _PIPELINED or session.twophase
-            or not rows):
+            or not rows or len(rows) > MOST_ROWS_WITH_COMMIT):
         return False
     connection = session.connection(bind_arguments={"clause": statement})
     if connection.connection.driver_connection.autocommit:  # type: ignore[union-attr]

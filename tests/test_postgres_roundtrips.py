@@ -194,6 +194,23 @@ def test_events_get_their_ids_in_order_and_are_published_after_commit(
     with one.session() as s:
         payloads = s.execute(select(EventLog.id, EventLog.payload).order_by(EventLog.id)).all()
     assert [(i, p["n"]) for i, p in payloads] == list(zip(ids, range(5), strict=True))
+    # Past MOST_ROWS_WITH_COMMIT they go in one multi-row INSERT before the COMMIT.
+    many = db_postgres.MOST_ROWS_WITH_COMMIT + 3
+    trace = Trace(driver_of(one))
+
+    def record_many() -> None:
+        with one.session() as s:
+            rows[:] = [record_event(s, "ticket.updated", {"n": i}, ["agent:1"])
+                       for i in range(many)]
+            s.commit()
+
+    trace.run(record_many)
+    ids = [r.id for r in rows]
+    assert len(ids) == many and ids == sorted(ids) and ids[0] > seen[0][0][-1]
+    assert seen[-1][0] == ids
+    # BEGIN with the one INSERT (all rows, one statement), then the COMMIT.
+    assert trace.sent("Execute") == 2 and trace.sent("Query") == 1, trace.messages
+    assert trace.round_trips() == 2, trace.messages
 
 
 def test_a_failing_insert_at_commit_commits_nothing(one: Database) -> None:
