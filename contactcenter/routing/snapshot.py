@@ -97,7 +97,7 @@ NULL_TEXT: Any = cast(null(), String)
 
 
 def tag(letter: str) -> Any:
-    """A row tag written into the statement (short SQL: see ``vacancy._text``)."""
+    """A row tag written into the statement (short SQL: see ``vacancy.kind_sql``)."""
     if not (len(letter) == 1 and letter.isalpha()):
         raise ValueError(f"not a tag: {letter!r}")
     return literal_column(f"'{letter}'", String)

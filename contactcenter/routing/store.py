@@ -56,7 +56,7 @@ from contactcenter.routing.snapshot import (
     queue_infos,
     queue_of,
 )
-from contactcenter.routing.vacancy import FREE_AGENT, has_room_for
+from contactcenter.routing.vacancy import FREE_AGENT, has_room_for, kind_sql
 from contactcenter.tickets.models import QueueMember
 
 REFUSALS = (OfferOutcome.DECLINED, OfferOutcome.EXPIRED)
@@ -64,6 +64,9 @@ REFUSALS = (OfferOutcome.DECLINED, OfferOutcome.EXPIRED)
 # with them (a bound LIMIT or state leaves a prepared statement's generic plan blind).
 WAITING_SQL: Any = literal_column(f"'{ItemState.WAITING.value}'", String)
 ONE: Any = literal_column("1", Integer)
+# The refusal outcomes, written into the SQL too (a bound list is expanded per
+# execution, which keeps a statement from being compiled once: ``query_after_commit``).
+REFUSALS_SQL: Any = tuple(literal_column(f"'{outcome.value}'", String) for outcome in REFUSALS)
 
 
 def begin_write(session: Session) -> None:
@@ -219,7 +222,7 @@ def refused_by(session: Session, item_id: int, policy: RoutingPolicy, now: dt.da
     """Return the agents who declined or let lapse an offer of the item within the cooldown."""
     cutoff = now - policy.decline_cooldown
     return frozenset(session.scalars(select(Offer.agent_id).where(
-        Offer.item_id == item_id, Offer.outcome.in_(REFUSALS), Offer.ended_at > cutoff)))
+        Offer.item_id == item_id, Offer.outcome.in_(REFUSALS_SQL), Offer.ended_at > cutoff)))
 
 
 def item_snapshot(session: Session, item: RoutingItem, policy: RoutingPolicy,
@@ -237,7 +240,7 @@ def item_snapshot(session: Session, item: RoutingItem, policy: RoutingPolicy,
 
 def _not_refused(agent_id: Any, item_id: Any, cutoff: Any) -> Any:
     return not_(exists().where(Offer.item_id == item_id, Offer.agent_id == agent_id,
-                               Offer.outcome.in_(REFUSALS), Offer.ended_at > cutoff))
+                               Offer.outcome.in_(REFUSALS_SQL), Offer.ended_at > cutoff))
 
 
 def _pick_filters(skills: int, has_languages: bool) -> list[Any]:
@@ -257,7 +260,7 @@ def _pick_filters(skills: int, has_languages: bool) -> list[Any]:
         not_(exists().where(RoutingItemSkill.item_id == RoutingItem.id,
                             not_(or_(*held) if held else false()))),
         not_(exists().where(Offer.item_id == RoutingItem.id, Offer.agent_id == agent_id,
-                            Offer.outcome.in_(REFUSALS),
+                            Offer.outcome.in_(REFUSALS_SQL),
                             Offer.ended_at > bindparam("refusal_cutoff"))),
         RoutingItem.id.not_in(bindparam("exclude", expanding=True)),
     ]
@@ -456,7 +459,7 @@ def _candidate_shape(kind: str, excluded_kinds: tuple[str, ...],
     if excluded_kinds:
         other = AgentCapacity.__table__.alias("other_capacity")
         query = query.where(not_(exists().where(other.c.user_id == AgentState.user_id,
-                                                other.c.kind.in_(excluded_kinds),
+                                                other.c.kind.in_([kind_sql(k) for k in excluded_kinds]),
                                                 other.c.load > 0)))
     if has_language:
         query = query.join(User, User.id == AgentState.user_id).where(

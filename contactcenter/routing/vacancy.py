@@ -68,7 +68,7 @@ def has_room_for(kind: str) -> Any:
     return and_(FREE_AGENT, AgentState.free_kinds.like(f"%,{kind},%"))
 
 
-def _text(value: str) -> Any:
+def kind_sql(value: str) -> Any:
     """An SQL string literal written into the statement (for the fixed kinds only).
 
     The load statements stay short this way: psycopg caches the conversion of a
@@ -91,7 +91,7 @@ def _free_kinds_value(capacities: Any, agent_id: Any | None,
     parts: list[Any] = []
     for kind in KINDS:
         mine = [capacities.c.user_id == agent_id] if agent_id is not None else []
-        room: Any = exists().where(*mine, capacities.c.kind == _text(kind),
+        room: Any = exists().where(*mine, capacities.c.kind == kind_sql(kind),
                                    capacities.c.load < capacities.c.maximum)
         excluded = sorted({b for a, b in exclusive if a == kind}
                           | {a for a, b in exclusive if b == kind})
@@ -99,13 +99,13 @@ def _free_kinds_value(capacities: Any, agent_id: Any | None,
             other = capacities.alias(f"held_{kind}")
             theirs = [other.c.user_id == agent_id] if agent_id is not None else []
             room = and_(room, not_(exists().where(
-                *theirs, other.c.kind.in_([_text(k) for k in excluded]), other.c.load > 0)))
-        parts.append(case((room, _text(f"{kind},")), else_=_text("")))
+                *theirs, other.c.kind.in_([kind_sql(k) for k in excluded]), other.c.load > 0)))
+        parts.append(case((room, kind_sql(f"{kind},")), else_=kind_sql("")))
     joined = parts[0]
     for part in parts[1:]:
         joined = joined + part
     # ",ticket,chat," or "" (NULLIF/COALESCE: the kinds' SQL is written once).
-    return func.coalesce(_text(",") + func.nullif(joined, _text("")), _text(""))
+    return func.coalesce(kind_sql(",") + func.nullif(joined, kind_sql("")), kind_sql(""))
 
 
 def _flag_values(capacities: Any, agent_id: Any, exclusive: frozenset[tuple[str, str]],

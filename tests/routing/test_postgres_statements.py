@@ -34,6 +34,7 @@ from contactcenter.routing.snapshot import agent_snapshot
 from contactcenter.routing.store import lock_agent, lock_item
 from contactcenter.routing.vacancy import snapshot_free_kinds
 from tests.routing.test_postgres import build_center
+from tests.test_postgres_roundtrips import Trace
 
 pytestmark = pytest.mark.postgres
 
@@ -231,9 +232,14 @@ def test_an_arrival_nobody_can_take_is_rechecked_after_commit_outside_a_transact
                                      now=now, policy=policy, customer_id=customers[0])
         assert queued.item.state == ItemState.WAITING
         item_id = queued.item.id
+        driver = s.connection().connection.driver_connection
+        outcome: list[Any] = []
         with Statements(pg_db) as sent:
-            settled = engine.commit_and_settle(s, now, policy)
-            driver = s.connection().connection.driver_connection
+            # The re-check travels right after the COMMIT, in the same round trip.
+            trace = Trace(driver)
+            trace.run(lambda: outcome.append(engine.commit_and_settle(s, now, policy)))
+            assert trace.round_trips() == 1, " ".join(d + ":" + k for d, k in trace.messages)
+            settled = outcome[0]
             # The connection the re-check used is back in transaction mode.
             assert driver is not None and driver.autocommit is False
         assert settled.decisions == [] and not settled.contended
