@@ -442,3 +442,25 @@ def test_a_read_sent_after_the_commit_sees_the_commit_without_a_round_trip(
             s, select(EventLog.id).where(EventLog.id.in_(bindparam("ids", expanding=True))),
             {"ids": [1, 2]}) is None
         s.rollback()
+
+
+def test_a_first_statement_that_fails_rolls_back_as_before(one: Database) -> None:
+    small_transaction(one)  # connects
+    before = count_events(one)
+    with one.session() as s:
+        with pytest.raises(exc.DataError):  # SQLAlchemy's wrapper, as without the pipeline
+            s.execute(text("SELECT 1 / 0"))
+        driver = s.connection().connection.driver_connection
+        assert driver.pgconn.transaction_status == pq.TransactionStatus.INERROR  # type: ignore[union-attr]
+        s.rollback()
+        assert driver.autocommit is False  # type: ignore[union-attr]
+    # The connection goes on: a transaction with its first statement and an event.
+    small_transaction(one)
+    assert count_events(one) == before + 1
+    with one.session() as s:
+        with pytest.raises(exc.IntegrityError):  # a failing first write, then the same
+            s.execute(insert(EventLog).values(id=1, type="ticket.created", rooms="x",
+                                              payload={}, created_at=db_module.utcnow()))
+        s.rollback()
+    small_transaction(one)
+    assert count_events(one) == before + 2
