@@ -110,30 +110,27 @@ def accept_offer(session: Session, offer_id: int, agent_id: int, now: dt.datetim
     begin_write(session)
     locked = (lock_offer(session, offer_id)
               if session.get_bind().dialect.name == "postgresql" else None)
-    if locked is not None:
+    if locked is None:
+        offer, item = _pending(session, offer_id, agent_id)
+        state = lock_agent(session, agent_id)
+    else:
         item, offer, state = locked
         if offer.agent_id != agent_id:
             raise OfferNotFoundError(f"no offer {offer_id} for agent {agent_id}")
         _check_open(offer, item, offer_id, agent_id)
-    else:
-        offer, item = _pending(session, offer_id, agent_id)
     if offer.expires_at is not None and now >= offer.expires_at:
         raise InvalidStateError(f"offer {offer_id} expired at {offer.expires_at.isoformat()}")
-    if locked is None:
-        found = lock_agent(session, agent_id)
-        offer.outcome = OfferOutcome.ACCEPTED
-        offer.ended_at = now
-        if found is not None:
-            found.lapsed_offers = 0
-        record_item_event(session, "offer.accepted", item, {"offer_id": offer.id})
-        mark_assigned(session, item, agent_id, now, agent_id)
-        session.flush()
-        return item
-    if state.lapsed_offers:
+    if state is not None and state.lapsed_offers:
         state.lapsed_offers = 0
     record_item_event(session, "offer.accepted", item, {"offer_id": offer.id})
-    _accept_in_one(session, offer, item, agent_id, now)
-    announce_assigned(session, item, agent_id, agent_id)
+    if locked is None:
+        offer.outcome = OfferOutcome.ACCEPTED
+        offer.ended_at = now
+        mark_assigned(session, item, agent_id, now, agent_id)
+        session.flush()
+    else:
+        _accept_in_one(session, offer, item, agent_id, now)
+        announce_assigned(session, item, agent_id, agent_id)
     return item
 
 
