@@ -116,8 +116,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "savepoint", _sqlite_begin_before_savepoint)
         return engine
     psycopg = make_url(url).get_dialect().driver == "psycopg"
-    # psycopg engines ping only connections that sat idle (``db_postgres.ping_if_idle``) unless the
-    # caller chose ``pool_pre_ping`` either way; other drivers keep the pool's pre-ping.
+    # psycopg engines ping only connections that sat idle (``db_postgres.ping_if_idle``)
+    # unless the caller chose ``pool_pre_ping`` either way; other drivers keep the pre-ping.
     ping_idle = psycopg and "pool_pre_ping" not in kwargs
     kwargs.setdefault("pool_pre_ping", not ping_idle)
     kwargs.setdefault("pool_size", 10)

@@ -28,9 +28,18 @@ A restart of the server takes longer than this, so a connection that was fine th
 recently and has died since is one whose first statement would have failed anyway.
 """
 
-_CHECKED_IN_AT = "contactcenter.checked_in_at"  # connection record info: time.monotonic()
 MOST_ROWS_WITH_COMMIT = 16
-_AT_COMMIT = "contactcenter.at_commit"  # connection info: inserts sent with the COMMIT
+"""Past this many rows ``insert_with_commit`` leaves them to one multi-row INSERT."""
+
+GENERIC_PLANS = "SET LOCAL plan_cache_mode = force_generic_plan"
+
+# Keys of a pooled connection's ``info``: what the transaction on it leaves for its
+# BEGIN, its COMMIT and after its COMMIT; and, on the connection record, when it was
+# last checked in (``time.monotonic()``).
+_AT_BEGIN = "contactcenter.at_begin"
+_AT_COMMIT = "contactcenter.at_commit"
+_AFTER_COMMIT = "contactcenter.after_commit"
+_CHECKED_IN_AT = "contactcenter.checked_in_at"
 _PIPELINED: weakref.WeakSet[Dialect] = weakref.WeakSet()
 
 
@@ -75,10 +84,6 @@ def _begin_command(driver: Any) -> str:
     return " ".join(parts)
 
 
-GENERIC_PLANS = "SET LOCAL plan_cache_mode = force_generic_plan"
-_AT_BEGIN = "contactcenter.at_begin"  # connection info: a setting sent with the next BEGIN
-
-
 def plan_generically(session: Session) -> bool:
     """Have the transaction the session is about to begin plan prepared statements once.
 
@@ -104,15 +109,47 @@ def plan_generically(session: Session) -> bool:
     return True
 
 
+def _info_of(connection: Any) -> dict[str, Any]:
+    """A connection's ``info`` (SQLAlchemy's or the pool's proxy); empty where it has none."""
+    try:
+        info: dict[str, Any] = connection.info
+    except NotImplementedError:  # the ad-hoc proxy of the first connect has none
+        return {}
+    return info
+
+
 def _take_at_begin(context: Any) -> str | None:
     if context is None:
         return None
-    try:
-        info = context.root_connection.info
-    except NotImplementedError:  # the ad-hoc proxy of the first connect has none
-        return None
-    taken: str | None = info.pop(_AT_BEGIN, None)
+    taken: str | None = _info_of(context.root_connection).pop(_AT_BEGIN, None)
     return taken
+
+
+def _take_at_commit(dbapi_connection: Any) -> tuple[list[_DeferredInsert], list[AfterCommit]]:
+    """Take what the ending transaction left on its connection: inserts and reads.
+
+    A setting left for a BEGIN that never came is dropped too, not left to the next.
+    """
+    if not isinstance(dbapi_connection, PoolProxiedConnection):
+        return [], []
+    info = _info_of(dbapi_connection)
+    info.pop(_AT_BEGIN, None)
+    return list(info.pop(_AT_COMMIT, {}).values()), info.pop(_AFTER_COMMIT, [])
+
+
+@contextmanager
+def _no_implicit_begin(driver: Any) -> Iterator[None]:
+    """Keep psycopg from sending a BEGIN of its own for what the block executes.
+
+    psycopg's private autocommit flag: its setter refuses inside a pipeline. Should an
+    upgrade change it, psycopg sends its BEGIN after all, which costs a round trip.
+    """
+    flag = driver._autocommit
+    driver._autocommit = True
+    try:
+        yield
+    finally:
+        driver._autocommit = flag
 
 
 @contextmanager
@@ -122,9 +159,8 @@ def _one_round_trip(driver: Any, at_begin: str | None = None) -> Iterator[None]:
     psycopg would open the transaction itself, but follows its implicit BEGIN with a Sync
     and waits for it even in pipeline mode (psycopg/psycopg#401: otherwise a statement
     fetched early could make it send a second BEGIN), which is the round trip saved here.
-    So the BEGIN is sent as the block's first statement, with the connection marked
-    autocommit meanwhile (psycopg's private flag: its setter refuses inside a pipeline)
-    so that psycopg adds none. The block runs one Sync: one round trip in all.
+    So the BEGIN is sent as the block's first statement, with psycopg kept from adding
+    its own (``_no_implicit_begin``). The block runs one Sync: one round trip in all.
     ``at_begin`` (a ``SET LOCAL``) follows the BEGIN it sends.
     """
     from psycopg import pq
@@ -134,14 +170,11 @@ def _one_round_trip(driver: Any, at_begin: str | None = None) -> Iterator[None]:
         if not begin:
             yield
             return
-        driver._autocommit = True
-        try:
+        with _no_implicit_begin(driver):
             driver.cursor().execute(_begin_command(driver))
             if at_begin is not None:
                 driver.cursor().execute(at_begin)
             yield
-        finally:
-            driver._autocommit = False
 
 
 def pipeline_begin_and_commit(engine: Engine) -> None:
@@ -188,8 +221,7 @@ def pipeline_begin_and_commit(engine: Engine) -> None:
     commit, rollback = dialect.do_commit, dialect.do_rollback
 
     def do_commit(dbapi_connection: Any) -> None:
-        deferred = _take_deferred(dbapi_connection)
-        after = _take_after(dbapi_connection)
+        deferred, after = _take_at_commit(dbapi_connection)
         if not deferred and not after:
             commit(dbapi_connection)
             return
@@ -219,8 +251,7 @@ def pipeline_begin_and_commit(engine: Engine) -> None:
             query.received()
 
     def do_rollback(dbapi_connection: Any) -> None:
-        _take_deferred(dbapi_connection)
-        _take_after(dbapi_connection)
+        _take_at_commit(dbapi_connection)
         rollback(dbapi_connection)
 
     dialect.do_commit = do_commit  # type: ignore[method-assign]
@@ -233,31 +264,6 @@ def _several_statements(statement: str) -> bool:
     # several (possible without parameters) goes the usual way. A semicolon in a literal
     # only costs the saving.
     return ";" in statement.rstrip().rstrip(";")
-
-
-def _take_deferred(dbapi_connection: Any) -> list[_DeferredInsert]:
-    if not isinstance(dbapi_connection, PoolProxiedConnection):
-        return []
-    try:
-        info = dbapi_connection.info
-    except NotImplementedError:  # the ad-hoc proxy of the first connect has none
-        return []
-    info.pop(_AT_BEGIN, None)  # a transaction that ends unbegun leaves nothing to the next
-    return list(info.pop(_AT_COMMIT, {}).values())
-
-
-def _take_after(dbapi_connection: Any) -> list[AfterCommit]:
-    if not isinstance(dbapi_connection, PoolProxiedConnection):
-        return []
-    try:
-        info = dbapi_connection.info
-    except NotImplementedError:
-        return []
-    taken: list[AfterCommit] = info.pop(_AFTER_COMMIT, [])
-    return taken
-
-
-_AFTER_COMMIT = "contactcenter.after_commit"  # connection info: queries sent after COMMIT
 
 
 @dataclass
@@ -280,12 +286,8 @@ class AfterCommit:
             self.statement, self.parameters = listener(
                 self.connection, None, self.statement, self.parameters, None, False)
         self._cursor = driver.cursor()
-        flag = driver._autocommit
-        driver._autocommit = True
-        try:
+        with _no_implicit_begin(driver):
             self._cursor.execute(self.statement, self.parameters)
-        finally:
-            driver._autocommit = flag
 
     def received(self) -> None:
         """Keep the rows the read returned (after the pipeline synced)."""
@@ -315,41 +317,12 @@ def query_after_commit(session: Session, statement: Select[Any], parameters: dic
     connection = session.connection(bind_arguments={"clause": statement})
     if connection.connection.driver_connection.autocommit:  # type: ignore[union-attr]
         return None
-    compiled, processors = _compiled_query(connection.dialect, statement)
+    compiled = _compiled(connection.dialect, statement, ())
     if compiled is None:
         return None
-    values = compiled.construct_params(parameters)
-    query = AfterCommit(connection, compiled.string,
-                        {name: processors[name](value) if name in processors else value
-                         for name, value in values.items()})
+    query = AfterCommit(connection, compiled[0].string, _bound(compiled, parameters))
     connection.info.setdefault(_AFTER_COMMIT, []).append(query)
     return query
-
-
-_QUERIES: weakref.WeakKeyDictionary[Dialect, dict[Select[Any], Any]] = (
-    weakref.WeakKeyDictionary())
-
-
-def _compiled_query(dialect: Dialect, statement: Select[Any]) -> tuple[Any, dict[str, Any]]:
-    """Compile a SELECT once for ``dialect``, with its parameters' type processors.
-
-    (None, {}) for one SQLAlchemy must complete per execution (expanding parameters).
-    """
-    known = _QUERIES.setdefault(dialect, {})
-    found = known.get(statement)
-    if found is None:
-        compiled = statement.compile(dialect=dialect)
-        if compiled.post_compile_params or compiled.literal_execute_params:
-            found = (None, {})
-        else:
-            processors: dict[str, Any] = {}
-            for name, bound in compiled.binds.items():
-                processor = bound.type.dialect_impl(dialect).bind_processor(dialect)
-                if processor is not None:
-                    processors[name] = processor
-            found = (compiled, processors)
-        known[statement] = found
-    return found
 
 
 @dataclass
@@ -412,36 +385,45 @@ def insert_with_commit(session: Session, statement: Insert, rows: Sequence[dict[
     connection = session.connection(bind_arguments={"clause": statement})
     if connection.connection.driver_connection.autocommit:  # type: ignore[union-attr]
         return False  # each row would commit alone, where one statement is atomic
-    compiled, processors = _compiled_insert(connection.dialect, statement, tuple(rows[0]))
-    processed = []
-    for row in rows:
-        values = compiled.construct_params(row)
-        processed.append({name: processors[name](value) if name in processors else value
-                          for name, value in values.items()})
+    compiled = _compiled(connection.dialect, statement, tuple(rows[0]))
+    if compiled is None:
+        return False
     connection.info.setdefault(_AT_COMMIT, {})[statement.table] = _DeferredInsert(
-        connection, compiled.string, processed, returned)
+        connection, compiled[0].string, [_bound(compiled, row) for row in rows], returned)
     return True
 
 
-_COMPILED: weakref.WeakKeyDictionary[Dialect, dict[tuple[Insert, tuple[str, ...]], Any]] = (
-    weakref.WeakKeyDictionary())
+_Compiled = tuple[Any, dict[str, Any]]  # the compiled statement, its bind processors
+_COMPILED: weakref.WeakKeyDictionary[Dialect, dict[tuple[Any, tuple[str, ...]],
+                                                   _Compiled | None]] = weakref.WeakKeyDictionary()
 
 
-def _compiled_insert(dialect: Dialect, statement: Insert, keys: tuple[str, ...]
-                     ) -> tuple[Any, dict[str, Any]]:
+def _compiled(dialect: Dialect, statement: Insert | Select[Any], keys: tuple[str, ...]
+              ) -> _Compiled | None:
     """Compile ``statement`` for ``dialect`` once, with its parameters' type processors.
 
-    The processors are the ones SQLAlchemy applies when it executes the statement (the
-    column types' ``process_bind_param``, JSON serialisation, ...).
+    ``keys`` are an INSERT's columns. The processors are the ones SQLAlchemy applies
+    when it executes the statement (the column types' ``process_bind_param``, JSON
+    serialisation, ...). None for a statement SQLAlchemy must complete at each
+    execution (expanding parameters).
     """
     known = _COMPILED.setdefault(dialect, {})
-    found = known.get((statement, keys))
-    if found is None:
-        compiled = statement.compile(dialect=dialect, column_keys=list(keys))
-        processors: dict[str, Any] = {}
-        for name, bound in compiled.binds.items():
-            processor = bound.type.dialect_impl(dialect).bind_processor(dialect)
-            if processor is not None:
-                processors[name] = processor
-        found = known[(statement, keys)] = (compiled, processors)
-    return found
+    if (statement, keys) not in known:
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys) or None)
+        found: _Compiled | None = None
+        if not (compiled.post_compile_params or compiled.literal_execute_params):
+            processors: dict[str, Any] = {}
+            for name, bound in compiled.binds.items():
+                processor = bound.type.dialect_impl(dialect).bind_processor(dialect)
+                if processor is not None:
+                    processors[name] = processor
+            found = (compiled, processors)
+        known[(statement, keys)] = found
+    return known[(statement, keys)]
+
+
+def _bound(compiled: _Compiled, values: dict[str, Any]) -> dict[str, Any]:
+    """The driver's parameters for ``values``, processed as SQLAlchemy would."""
+    statement, processors = compiled
+    return {name: processors[name](value) if name in processors else value
+            for name, value in statement.construct_params(values).items()}

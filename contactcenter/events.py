@@ -140,11 +140,10 @@ def record_event(
         raise ValueError(f"unknown event type {type_!r}")
     room_list = tuple(dict.fromkeys([*rooms, SUPERVISORS_ROOM]))
     row = EventLog(type=type_, rooms=" ".join(room_list), payload=payload, created_at=utcnow())
-    # Never added to the session: the transaction's rows are written by one multi-row
-    # INSERT just before its commit, or on PostgreSQL with the COMMIT itself
+    # Never added to the session: the transaction's rows are written at its commit
     # (``_write_pending_events``), which sets their ids (the cursors) for the after-commit
-    # hook that publishes them. A rolled-back savepoint drops
-    # its rows from ``pending_events``; they were never written.
+    # hook that publishes them. A rolled-back savepoint drops its rows from
+    # ``pending_events``; they were never written.
     if not session.in_transaction():
         session.begin()  # as ``session.add`` would: a rollback then drops the rows again
     session.info.setdefault("pending_events", []).append(row)
@@ -159,7 +158,7 @@ def _write_pending_events(session: Session) -> None:
     order; SQLite numbers new rows max(rowid) + 1, one after another, and no other writer
     can insert before this transaction commits, so they are the last ``n`` ids.
 
-    On PostgreSQL (psycopg) the rows are not sent now but with the COMMIT, in the same
+    On PostgreSQL (psycopg) a few rows are not sent now but with the COMMIT, in the same
     pipeline (``insert_with_commit``): one INSERT ... RETURNING per row, whose ids are set
     once the commit succeeded and before the after-commit hook publishes them.
     """

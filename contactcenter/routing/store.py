@@ -141,9 +141,19 @@ def lock_agent(session: Session, agent_id: int, *, skip_locked: bool = False
         if state is not None:
             return state
     state = session.scalars(_agent_lock(skip_locked), {"lock_agent": agent_id}).first()
-    if state is not None and not session.in_nested_transaction():
-        held.add(agent_id)
+    if state is not None:
+        _note_locked(session, agent_id)
     return state
+
+
+def _note_locked(session: Session, agent_id: int) -> None:
+    """Remember that this transaction holds the agent's lock (see ``lock_agent``).
+
+    Only outside savepoints, as ``lock_agent`` always did: what a savepoint did may be
+    rolled back while the transaction goes on.
+    """
+    if not session.in_nested_transaction():
+        _per_transaction(session, "routing_locked_agents").add(agent_id)
 
 
 @functools.lru_cache(maxsize=1)
@@ -182,8 +192,7 @@ def lock_item_and_agent(session: Session, item_id: int
     if row is None:
         return None
     item, state = row
-    if not session.in_nested_transaction():
-        _per_transaction(session, "routing_locked_agents").add(state.user_id)
+    _note_locked(session, state.user_id)
     return item, state
 
 
@@ -200,8 +209,7 @@ def lock_offer(session: Session, offer_id: int
     if row is None:
         return None
     item, offer, state = row
-    if not session.in_nested_transaction():
-        _per_transaction(session, "routing_locked_agents").add(state.user_id)
+    _note_locked(session, state.user_id)
     return item, offer, state
 
 
@@ -458,8 +466,9 @@ def _candidate_shape(kind: str, excluded_kinds: tuple[str, ...],
     )
     if excluded_kinds:
         other = AgentCapacity.__table__.alias("other_capacity")
+        excluded = [kind_sql(k) for k in excluded_kinds]
         query = query.where(not_(exists().where(other.c.user_id == AgentState.user_id,
-                                                other.c.kind.in_([kind_sql(k) for k in excluded_kinds]),
+                                                other.c.kind.in_(excluded),
                                                 other.c.load > 0)))
     if has_language:
         query = query.join(User, User.id == AgentState.user_id).where(

@@ -152,11 +152,12 @@ def settle(session: Session, items: list[int], agents: list[int], now: dt.dateti
         contended_items: list[int] = []
         contended_agents: list[int] = []
         for item_id in items:
-            found_free = read.pop(item_id, None) if read else None
-            if found_free is not None and found_free.rows == []:
-                forget_settling(session, item_id)  # nobody free for it after the commit
-                continue
-            if is_unplaceable(session, item_id, now, policy):
+            rechecked = read.pop(item_id, None) if read else None
+            if rechecked is not None and rechecked.rows is not None:
+                if not rechecked.rows:
+                    forget_settling(session, item_id)  # nobody free for it after the commit
+                    continue
+            elif is_unplaceable(session, item_id, now, policy):
                 continue
             found = match_item(session, item_id, now, policy)
             take_touched(session)

@@ -53,8 +53,8 @@ from contactcenter.tickets.models import Ticket
 def _lock_held(session: Session, item_id: int) -> tuple[RoutingItem, AgentState | None]:
     if session.get_bind().dialect.name == "postgresql":
         both = lock_item_and_agent(session, item_id)
-        if both is not None and both[0].state in HELD_STATES:
-            return both
+        if both is not None:
+            return both if both[0].state in HELD_STATES else (both[0], None)
     item = lock_item(session, item_id)
     if item is None:
         raise ItemNotFoundError(f"no routing item {item_id}")

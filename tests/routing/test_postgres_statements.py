@@ -49,7 +49,7 @@ class Statements:
 
     def _on(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.count += 1
-        self.sent.append(statement)
+        self.sent.append(" ".join(statement.split()))  # one line, single spaces
 
     def __enter__(self) -> Self:
         event.listen(self.db.engine, "before_cursor_execute", self._on)
@@ -222,15 +222,22 @@ def test_completing_an_assigned_item_lowers_the_load_in_the_same_statement(
             RoutingItem.id == item_ids[1])) == ItemState.ASSIGNED
 
 
+def _waiting_chat(session: Any, policy: Any, queue_id: int, customer_id: int,
+                  now: dt.datetime) -> Any:
+    """Queue a chat that nobody can take (uncommitted); return what ``enqueue_item`` did."""
+    queued = engine.enqueue_item(session, kind="chat", channel="chat", queue_id=queue_id,
+                                 now=now, policy=policy, customer_id=customer_id)
+    assert queued.item.state == ItemState.WAITING
+    return queued
+
+
 def test_an_arrival_nobody_can_take_is_rechecked_after_commit_outside_a_transaction(
         pg_db: Database) -> None:
     policy = parse_policy({}, Settings())
     queue_ids, _agents, customers = build_center(pg_db, policy, 2, "offline")
     now = utcnow()
     with pg_db.session() as s:
-        queued = engine.enqueue_item(s, kind="chat", channel="chat", queue_id=queue_ids[0],
-                                     now=now, policy=policy, customer_id=customers[0])
-        assert queued.item.state == ItemState.WAITING
+        queued = _waiting_chat(s, policy, queue_ids[0], customers[0], now)
         item_id = queued.item.id
         driver = s.connection().connection.driver_connection
         outcome: list[Any] = []
@@ -330,21 +337,28 @@ def test_an_arrival_reads_its_first_candidates_in_the_statement_that_inserts_it(
     assert outcomes == {ItemState.WAITING, ItemState.OFFERED}  # both ways were taken
 
 
+def _offered_tickets(db: Database, policy: Any, queue_id: int, customers: list[int],
+                     now: dt.datetime) -> list[engine.Decision]:
+    """Queue a ticket for each customer (committed); return the offers made for them."""
+    decisions: list[engine.Decision] = []
+    with db.session() as s:
+        for customer_id in customers:
+            decisions += engine.enqueue_item(s, kind="ticket", channel="email",
+                                             queue_id=queue_id, now=now, policy=policy,
+                                             customer_id=customer_id).match.decisions
+        s.commit()
+    assert all(d.offer_id is not None for d in decisions)
+    return decisions
+
+
 def test_accepting_an_offer_is_one_locking_read_and_one_write(pg_db: Database) -> None:
     from contactcenter.routing.errors import InvalidStateError, OfferNotFoundError
 
     policy = parse_policy({}, Settings())
     queue_ids, agent_ids, customers = build_center(pg_db, policy, 2, "available")
     now = utcnow()
-    with pg_db.session() as s:
-        first = engine.enqueue_item(s, kind="ticket", channel="email", queue_id=queue_ids[0],
-                                    now=now, policy=policy, customer_id=customers[0])
-        second = engine.enqueue_item(s, kind="ticket", channel="email",
-                                     queue_id=queue_ids[0], now=now, policy=policy,
-                                     customer_id=customers[1])
-        s.commit()
-    decisions = first.match.decisions + second.match.decisions
-    assert len(decisions) == 2 and all(d.offer_id is not None for d in decisions)
+    decisions = _offered_tickets(pg_db, policy, queue_ids[0], customers[:2], now)
+    assert len(decisions) == 2
     offer = decisions[0]
     other_agent = next(a for a in agent_ids if a != offer.agent_id)
     later = now + dt.timedelta(seconds=3)
@@ -386,18 +400,38 @@ def test_completing_locks_the_item_and_its_agent_in_one_statement(pg_db: Databas
     policy = parse_policy({}, Settings())
     queue_ids, agent_ids, customers = build_center(pg_db, policy, 1, "available")
     now = utcnow()
+    (decision,) = _offered_tickets(pg_db, policy, queue_ids[0], customers[:1], now)
     with pg_db.session() as s:
-        queued = engine.enqueue_item(s, kind="ticket", channel="email", queue_id=queue_ids[0],
-                                     now=now, policy=policy, customer_id=customers[0])
-        (decision,) = queued.match.decisions
         engine.accept_offer(s, decision.offer_id, agent_ids[0], now, policy)  # type: ignore[arg-type]
         s.commit()
     with pg_db.session() as s:
         with Statements(pg_db) as sent:
-            engine.complete_item(s, queued.item.id, now, policy, wrap_up=False)
+            engine.complete_item(s, decision.item_id, now, policy, wrap_up=False)
         locks = [sql for sql in sent.sent if "FOR UPDATE" in sql]
         assert locks and locks[0].rstrip().endswith("FOR UPDATE OF routing_items, agent_states")
         # The agent is not locked (or read) again by matching them afterwards.
         assert not [sql for sql in sent.sent[1:] if "FROM agent_states" in sql
                     and "FOR UPDATE" in sql], sent.sent
         s.commit()
+
+
+def test_an_agent_found_free_after_the_commit_is_matched_without_asking_again(
+        pg_db: Database) -> None:
+    policy = parse_policy({}, Settings())
+    queue_ids, agent_ids, customers = build_center(pg_db, policy, 1, "offline")
+    now = utcnow()
+    with pg_db.session() as s:
+        queued = _waiting_chat(s, policy, queue_ids[0], customers[0], now)
+        # The agent comes back meanwhile, and cannot see the item not yet committed.
+        with pg_db.session() as other:
+            came = engine.set_presence(other, agent_ids[0], "available", now, policy)
+            came.merge(engine.commit_and_settle(other, now, policy))
+            assert came.decisions == []
+        with Statements(pg_db) as sent:
+            settled = engine.commit_and_settle(s, now, policy)
+        assert [d.item_id for d in settled.decisions] == [queued.item.id]
+        candidates = [sql for sql in sent.sent if sql.startswith(
+            "SELECT agent_states.user_id FROM agent_states JOIN queue_members")]
+        # The read that travelled with the COMMIT, then matching's own two (its unlocked
+        # check before locking the item, and its candidates); not the old re-check again.
+        assert len(candidates) == 3, [sql[:70] for sql in sent.sent]
