@@ -20,7 +20,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
-from contactcenter.db_postgres import note_checkin, ping_if_idle, pipeline_begin_and_commit
+from contactcenter.db_postgres import (
+    lazy_description_cursors,
+    note_checkin,
+    ping_if_idle,
+    pipeline_begin_and_commit,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -128,6 +133,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "checkout", ping_if_idle)
     if psycopg:
         pipeline_begin_and_commit(engine)
+        event.listen(engine, "connect", lazy_description_cursors)
     return engine
 
 

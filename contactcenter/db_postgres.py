@@ -8,6 +8,7 @@ and the rows ``insert_with_commit`` holds travel with its COMMIT
 
 from __future__ import annotations
 
+import functools
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -67,6 +68,94 @@ def ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
                 and pgconn.transaction_status == pq.TransactionStatus.IDLE):
             return
     raise DisconnectionError("a pooled connection sat idle and no longer answers")
+
+
+class _Description(Sequence[Any]):
+    """A result's ``cursor.description``, its columns built only when looked at.
+
+    psycopg builds a ``Column`` per field at every access; SQLAlchemy asks at every
+    execution but, for a statement it compiled (its result layout cached), only
+    checks that there is one. Built, the columns are psycopg's own, from the result
+    this description was taken from.
+    """
+
+    __slots__ = ("_columns", "_cursor", "_result")
+
+    def __init__(self, cursor: Any, result: Any) -> None:
+        self._cursor = cursor
+        self._result = result
+        self._columns: list[Any] | None = None
+
+    def _built(self) -> list[Any]:
+        if self._columns is None:
+            from types import SimpleNamespace
+
+            from psycopg import Column
+
+            # Column reads these three of its cursor; the result is the one taken then.
+            source = SimpleNamespace(pgresult=self._result, adapters=self._cursor.adapters,
+                                     _encoding=self._cursor._encoding)
+            self._columns = [Column(source, i)  # type: ignore[arg-type]
+                             for i in range(self._result.nfields)]
+        return self._columns
+
+    def __len__(self) -> int:
+        return int(self._result.nfields)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._built()[index]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._built())
+
+    def __eq__(self, other: object) -> bool:
+        return self._built() == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._built())
+
+
+def lazy_description_cursors(dbapi_connection: Any, _record: Any) -> None:
+    """Give a new psycopg connection cursors whose ``description`` is ``_Description``."""
+    import psycopg
+
+    if type(dbapi_connection.cursor_factory) is type and issubclass(
+            dbapi_connection.cursor_factory, _LazyCursor):
+        return
+    if dbapi_connection.cursor_factory is psycopg.Cursor:
+        dbapi_connection.cursor_factory = _lazy_cursor_class()
+
+
+_LAZY: list[type] = []
+
+
+class _LazyCursor:
+    """Marker base of the cursor class ``_lazy_cursor_class`` builds."""
+
+
+def _lazy_cursor_class() -> type:
+    """psycopg's ``Cursor`` with a lazily built ``description`` (built once, psycopg imported late)."""
+    if not _LAZY:
+        import psycopg
+        from psycopg import pq
+
+        with_rows = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.SINGLE_TUPLE,
+                     getattr(pq.ExecStatus, "TUPLES_CHUNK", pq.ExecStatus.TUPLES_OK))
+
+        class LazyDescriptionCursor(_LazyCursor, psycopg.Cursor):  # type: ignore[misc]
+            __module__ = __name__
+
+            @property
+            def description(self) -> _Description | None:
+                result = self.pgresult
+                if result and (result.nfields or result.status in with_rows):
+                    return _Description(self, result)
+                return None
+
+        _LAZY.append(LazyDescriptionCursor)
+    return _LAZY[0]
 
 
 def _begin_command(driver: Any) -> str:
@@ -427,3 +516,159 @@ def _bound(compiled: _Compiled, values: dict[str, Any]) -> dict[str, Any]:
     statement, processors = compiled
     return {name: processors[name](value) if name in processors else value
             for name, value in statement.construct_params(values).items()}
+
+
+def fetch(session: Session, statement: Any, parameters: dict[str, Any]) -> Sequence[Any]:
+    """Run a Core statement in the session's transaction; return its rows (tuple-like).
+
+    On a psycopg engine the statement, compiled once, goes straight to the driver's
+    cursor: SQLAlchemy's execution machinery costs several times the driver's own
+    work for a short statement. What SQLAlchemy would do around it still happens: the
+    session autoflushes first, BEGIN (and what ``plan_generically`` left) travels
+    with it when the transaction has not begun, bound values and returned values go
+    through the column types' processors, the engine's ``before_cursor_execute`` and
+    ``after_cursor_execute`` listeners run, and a driver error is raised wrapped as
+    SQLAlchemy wraps it (a disconnect invalidating the connection). Elsewhere, and for
+    statements SQLAlchemy completes at each execution, this is ``session.execute``.
+    """
+    bind = session.get_bind()
+    if not isinstance(bind, Engine) or bind.dialect not in _PIPELINED:
+        return session.execute(statement, parameters).all()
+    if session.autoflush:
+        session.flush()
+    connection = session.connection()
+    dialect = connection.dialect
+    compiled = _compiled(dialect, statement, ())
+    if compiled is None:
+        return session.execute(statement, parameters).all()
+    sql = compiled[0].string
+    bound = _bound(compiled, _with_defaults(compiled[0], parameters))
+    dispatch = connection.dispatch
+    for listener in dispatch.before_cursor_execute:
+        sql, bound = listener(connection, None, sql, bound, None, False)
+    driver: Any = connection.connection.driver_connection
+    cursor = driver.cursor()
+    import psycopg
+
+    try:
+        if (not driver.autocommit
+                and driver.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE):
+            with _one_round_trip(driver, _info_of(connection).pop(_AT_BEGIN, None)):
+                cursor.execute(sql, bound)
+        else:
+            cursor.execute(sql, bound)
+        rows = cursor.fetchall() if cursor.pgresult is not None and cursor.pgresult.nfields else []
+    except psycopg.Error as exc:
+        connection._handle_dbapi_exception(exc, sql, bound, cursor, None)
+        raise  # (not reached: the call above raises SQLAlchemy's wrapper)
+    for listener in dispatch.after_cursor_execute:
+        listener(connection, cursor, sql, bound, None, False)
+    processors = _result_processors(dialect, compiled[0], cursor) if rows else None
+    if processors:
+        return [tuple(value if process is None else process(value)
+                      for process, value in zip(processors, row, strict=True)) for row in rows]
+    return rows
+
+
+def _with_defaults(compiled: Any, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Add the Python-side defaults SQLAlchemy computes at execution (``onupdate=utcnow``)."""
+    prefetch = compiled.insert_prefetch + compiled.update_prefetch
+    if not prefetch:
+        return parameters
+    values = dict(parameters)
+    for column in prefetch:
+        if column.key in values:
+            continue
+        default = column.onupdate if column in compiled.update_prefetch else column.default
+        if default is None or not (default.is_scalar or default.is_callable):
+            raise ValueError(f"no value for {column} and no Python-side default")
+        values[column.key] = default.arg if default.is_scalar else default.arg(None)
+    return values
+
+
+_RESULT_PROCESSORS: weakref.WeakKeyDictionary[Any, list[Any] | None] = (
+    weakref.WeakKeyDictionary())
+
+
+def _result_processors(dialect: Dialect, compiled: Any, cursor: Any) -> list[Any] | None:
+    """The result columns' type processors of a compiled statement (None: none needed).
+
+    Some take the type the server returned (PostgreSQL's numeric types), read off the
+    statement's first result.
+    """
+    if compiled not in _RESULT_PROCESSORS:
+        result = cursor.pgresult
+        found = [column.type._cached_result_processor(dialect, result.ftype(i))
+                 for i, column in enumerate(compiled._result_columns)]
+        _RESULT_PROCESSORS[compiled] = found if any(p is not None for p in found) else None
+    return _RESULT_PROCESSORS[compiled]
+
+
+@functools.lru_cache(maxsize=64)
+def entity_columns(cls: type) -> tuple[Any, ...]:
+    """The table columns of a mapped class's column attributes, in mapper order.
+
+    Select these (Core) and hand each row's slice to ``as_loaded``: the objects come
+    out as an ORM query with ``populate_existing`` would load them, without the ORM's
+    per-execution machinery.
+    """
+    return tuple(prop.columns[0] for prop in _column_props(cls))
+
+
+@functools.lru_cache(maxsize=64)
+def _column_props(cls: type) -> tuple[Any, ...]:
+    from sqlalchemy import inspect
+    from sqlalchemy.orm import ColumnProperty
+
+    mapper = inspect(cls)
+    props = tuple(p for p in mapper.column_attrs if isinstance(p, ColumnProperty)
+                  and len(p.columns) == 1 and p.columns[0].table is mapper.local_table)
+    if len(props) != len(mapper.column_attrs):
+        raise TypeError(f"{cls.__name__} maps attributes that are not its own table's columns")
+    return props
+
+
+def as_loaded(session: Session, classes: Sequence[type], row: Sequence[Any]) -> list[Any]:
+    """The objects of ``classes`` whose ``entity_columns`` ``row`` holds, in that order.
+
+    Each is the session's object of that identity, its attributes set to the row's
+    values as committed ones (what ``populate_existing`` does, pending changes to
+    them discarded), or a new one made persistent as loaded (no SQL: documented use
+    of ``make_transient_to_detached``). Relationships load as they would otherwise.
+    """
+    from sqlalchemy.orm import make_transient_to_detached
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    found = []
+    start = 0
+    for cls in classes:
+        props = _column_props(cls)
+        values = row[start:start + len(props)]
+        start += len(props)
+        existing = session.identity_map.get(_identity(cls, props, values))
+        if existing is not None:
+            for prop, value in zip(props, values, strict=True):
+                set_committed_value(existing, prop.key, value)
+            found.append(existing)
+            continue
+        obj = _manager(cls).new_instance()
+        obj.__dict__.update(zip((p.key for p in props), values, strict=True))
+        make_transient_to_detached(obj)
+        session.add(obj)
+        found.append(obj)
+    return found
+
+
+@functools.lru_cache(maxsize=64)
+def _manager(cls: type) -> Any:
+    from sqlalchemy import inspect
+
+    return inspect(cls).class_manager
+
+
+def _identity(cls: type, props: tuple[Any, ...], values: Sequence[Any]) -> Any:
+    from sqlalchemy import inspect
+
+    mapper = inspect(cls)
+    by_column = {prop.columns[0]: value for prop, value in zip(props, values, strict=True)}
+    return mapper.identity_key_from_primary_key([by_column[c] for c in mapper.primary_key])

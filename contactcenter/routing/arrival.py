@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from contactcenter.customers.models import Contract, Customer
+from contactcenter.db_postgres import fetch
 from contactcenter.routing.eligibility import ItemSnapshot
 from contactcenter.routing.events import record_item_event
 from contactcenter.routing.matching import CANDIDATES, MatchResult, match_item, touch
@@ -185,11 +186,11 @@ def read_arrival(session: Session, queue_id: int, customer_id: int | None, kind:
         params["sticky_since"] = now - policy.sticky_window
     if preferred_agent_id is not None:
         params["arrival_preferred"] = preferred_agent_id
-    row = session.execute(_arrival_statement(customer_id is not None, sticky,
-                                             preferred_agent_id is not None, kind),
-                          params).first()
-    if row is None:
+    rows = fetch(session, _arrival_statement(customer_id is not None, sticky,
+                                             preferred_agent_id is not None, kind), params)
+    if not rows:
         raise LookupError(f"no queue {queue_id}")
+    row = rows[0]
     queue = QueueInfo(queue_id, row[0], row[1], row[2])
     note_queue(session, queue)
     facts = ArrivalFacts(queue)
@@ -258,10 +259,10 @@ def insert_item(session: Session, item: RoutingItem,
                   new_levels=[s.min_level for s in item.skills])
     listed: list[int] | None = None
     if candidates is None:
-        item.id = session.execute(_insert_statement(), params).scalar_one()
+        item.id = fetch(session, _insert_statement(), params)[0][0]
     else:
         params.update(candidates[1])
-        row = session.execute(_insert_statement(candidates[0]), params).one()
+        row = fetch(session, _insert_statement(candidates[0]), params)[0]
         item.id, listed = row[0], list(row[1] or ())
     for key, value in params.items():
         if key.startswith("new_") and key[4:] in table.c:

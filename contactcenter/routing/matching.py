@@ -25,7 +25,13 @@ from typing import Any
 from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session
 
-from contactcenter.db_postgres import AfterCommit, query_after_commit
+from contactcenter.db_postgres import (
+    AfterCommit,
+    as_loaded,
+    entity_columns,
+    fetch,
+    query_after_commit,
+)
 from contactcenter.routing.eligibility import (
     AgentSnapshot,
     free_kinds,
@@ -212,12 +218,13 @@ def _locking_pick(shape: Select[Any]) -> Select[Any]:
     best = (select(picks.c.id, picks.c.queue_id, picks.c.kind)
             .order_by(picks.c.priority.desc(), picks.c.enqueued_at, picks.c.id)
             .limit(ONE).subquery())
-    return (select(RoutingItem, best.c.queue_id, best.c.kind)
-            .join(best, and_(RoutingItem.id == best.c.id, RoutingItem.queue_id == best.c.queue_id,
-                             RoutingItem.kind == best.c.kind))
-            .where(RoutingItem.state == WAITING_SQL)
-            .with_for_update(skip_locked=True, of=RoutingItem)
-            .execution_options(populate_existing=True))
+    items: Any = RoutingItem.__table__
+    return (select(*entity_columns(RoutingItem), best.c.queue_id, best.c.kind)
+            .join_from(items, best, and_(items.c.id == best.c.id,
+                                         items.c.queue_id == best.c.queue_id,
+                                         items.c.kind == best.c.kind))
+            .where(items.c.state == WAITING_SQL)
+            .with_for_update(skip_locked=True, of=items))
 
 
 def lock_best_item(session: Session, agent: AgentSnapshot, policy: RoutingPolicy,
@@ -240,9 +247,10 @@ def lock_best_item(session: Session, agent: AgentSnapshot, policy: RoutingPolicy
             pick = pick_statement(session, agent, policy, now, exclude)
             if pick is None:
                 return None, contended
-            found = session.execute(_locking_pick(pick[0]), pick[1]).first()
-            if found is not None:
-                item, queue_id, kind = found
+            found = fetch(session, _locking_pick(pick[0]), pick[1])
+            if found:
+                item, = as_loaded(session, (RoutingItem,), found[0])
+                queue_id, kind = found[0][-2:]
                 exclude.add(item.id)
                 if (item.state != ItemState.WAITING or item.queue_id != queue_id
                         or item.kind != kind):

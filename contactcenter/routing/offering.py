@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from contactcenter.db import UTCDateTime, utcnow
+from contactcenter.db_postgres import fetch
 from contactcenter.routing.eligibility import AgentSnapshot
 from contactcenter.routing.models import AgentState, ItemState, Offer, OfferOutcome, RoutingItem
 from contactcenter.routing.policy import RoutingPolicy
@@ -99,9 +100,10 @@ def make_offer(session: Session, item: RoutingItem, agent_id: int, now: dt.datet
               "assigned_at": now, "stamped_at": values["updated_at"],
               "offer_item": item.id, "offer_made": now, "offer_expires": expires,
               "offer_count": values["offer_count"], "offer_stamp": values["updated_at"]}
-    row = session.execute(_offer_statement(policy.exclusive), params).first()
-    if row is None:
+    rows = fetch(session, _offer_statement(policy.exclusive), params)
+    if not rows:
         raise RuntimeError(f"load of agent {agent_id} for {item.kind} cannot change by 1")
+    row = rows[0]
     note_flag(session, agent_id, row[1], params)
     for key, value in values.items():
         set_committed_value(item, key, value)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from contactcenter.db import UTCDateTime, utcnow
+from contactcenter.db_postgres import fetch
 from contactcenter.routing.errors import InvalidStateError, OfferNotFoundError
 from contactcenter.routing.events import record_item_event
 from contactcenter.routing.matching import (
@@ -91,7 +92,7 @@ def _accept_in_one(session: Session, offer: Offer, item: RoutingItem, agent_id: 
     params = {"accept_offer": offer.id, "accept_item": item.id, "accept_agent": agent_id,
               "accept_at": now, "accept_stamp": values["updated_at"],
               "accept_wait": values.get("wait_seconds")}
-    if session.execute(_accept_statement("answered_at" in values), params).first() is None:
+    if not fetch(session, _accept_statement("answered_at" in values), params):
         raise InvalidStateError(f"offer {offer.id} could not be accepted")
     for key, value in values.items():
         set_committed_value(item, key, value)

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from contactcenter.accounts.models import AgentSkill, User
 from contactcenter.db import UTCDateTime
-from contactcenter.db_postgres import plan_generically
+from contactcenter.db_postgres import as_loaded, entity_columns, fetch, plan_generically
 from contactcenter.routing.eligibility import AgentSnapshot, ItemSnapshot, free_kinds
 from contactcenter.routing.models import (
     AgentCapacity,
@@ -157,24 +157,31 @@ def _note_locked(session: Session, agent_id: int) -> None:
 
 
 @functools.lru_cache(maxsize=1)
-def _item_and_agent_lock() -> Select[RoutingItem, AgentState]:
-    """Built once (building it cost more Python time than running it); binds ``lock_item``."""
-    return (select(RoutingItem, AgentState)
-            .join(AgentState, AgentState.user_id == RoutingItem.agent_id)
-            .where(RoutingItem.id == bindparam("lock_item"))
-            .with_for_update(of=[RoutingItem, AgentState])
-            .execution_options(populate_existing=True))
+def _item_and_agent_lock() -> Select[Any]:
+    """Built once (building it cost more Python time than running it); binds ``lock_item``.
+
+    Core columns of both rows (``as_loaded`` makes the objects).
+    """
+    items: Any = RoutingItem.__table__
+    states: Any = AgentState.__table__
+    return (select(*entity_columns(RoutingItem), *entity_columns(AgentState))
+            .join_from(items, states, states.c.user_id == items.c.agent_id)
+            .where(items.c.id == bindparam("lock_item"))
+            .with_for_update(of=[items, states]))
 
 
 @functools.lru_cache(maxsize=1)
-def _offer_lock() -> Select[RoutingItem, Offer, AgentState]:
-    """Built once; binds ``lock_offer``."""
-    return (select(RoutingItem, Offer, AgentState)
-            .join(Offer, Offer.item_id == RoutingItem.id)
-            .join(AgentState, AgentState.user_id == Offer.agent_id)
-            .where(Offer.id == bindparam("lock_offer"))
-            .with_for_update(of=[RoutingItem, Offer, AgentState])
-            .execution_options(populate_existing=True))
+def _offer_lock() -> Select[Any]:
+    """Built once; binds ``lock_offer``. Core columns of the three rows."""
+    items: Any = RoutingItem.__table__
+    offers: Any = Offer.__table__
+    states: Any = AgentState.__table__
+    return (select(*entity_columns(RoutingItem), *entity_columns(Offer),
+                   *entity_columns(AgentState))
+            .join_from(items, offers, offers.c.item_id == items.c.id)
+            .join(states, states.c.user_id == offers.c.agent_id)
+            .where(offers.c.id == bindparam("lock_offer"))
+            .with_for_update(of=[items, offers, states]))
 
 
 def lock_item_and_agent(session: Session, item_id: int
@@ -188,10 +195,10 @@ def lock_item_and_agent(session: Session, item_id: int
     and returns nothing. The agent's row then stays locked to the end of the
     transaction, which only holds a lock this transaction no longer needs.
     """
-    row = session.execute(_item_and_agent_lock(), {"lock_item": item_id}).first()
-    if row is None:
+    rows = fetch(session, _item_and_agent_lock(), {"lock_item": item_id})
+    if not rows:
         return None
-    item, state = row
+    item, state = as_loaded(session, (RoutingItem, AgentState), rows[0])
     _note_locked(session, state.user_id)
     return item, state
 
@@ -205,10 +212,10 @@ def lock_offer(session: Session, offer_id: int
     newest versions once the locks are held (PostgreSQL re-reads rows locked
     after a wait). None when the offer or its agent's state row is missing.
     """
-    row = session.execute(_offer_lock(), {"lock_offer": offer_id}).first()
-    if row is None:
+    rows = fetch(session, _offer_lock(), {"lock_offer": offer_id})
+    if not rows:
         return None
-    item, offer, state = row
+    item, offer, state = as_loaded(session, (RoutingItem, Offer, AgentState), rows[0])
     _note_locked(session, state.user_id)
     return item, offer, state
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from contactcenter.db import utcnow
+from contactcenter.db_postgres import fetch
 from contactcenter.routing.eligibility import AgentSnapshot, ineligibility
 from contactcenter.routing.errors import InvalidStateError, ItemNotFoundError, NotEligibleError
 from contactcenter.routing.events import record_item_event
@@ -94,7 +95,7 @@ def _complete_held(session: Session, item: RoutingItem, handle: int, now: dt.dat
               "handle_seconds": handle, "offer_expires_at": None, "updated_at": utcnow()}
     params.update(done_item=item.id, done_at=now, done_handle=handle,
                   done_stamp=values["updated_at"])
-    rows = session.execute(_completion_statement(policy.exclusive), params).all()
+    rows = fetch(session, _completion_statement(policy.exclusive), params)
     agent = take_shift_rows(session, rows, params, snapshot_of)
     for key, value in values.items():
         set_committed_value(item, key, value)
