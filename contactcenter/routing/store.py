@@ -18,7 +18,9 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    all_,
     and_,
+    any_,
     bindparam,
     exists,
     false,
@@ -258,26 +260,34 @@ def _not_refused(agent_id: Any, item_id: Any, cutoff: Any) -> Any:
                                Offer.outcome.in_(REFUSALS_SQL), Offer.ended_at > cutoff))
 
 
-def _pick_filters(skills: int, has_languages: bool) -> list[Any]:
+def _pick_filters(skills: int, has_languages: bool, arrays: bool = False) -> list[Any]:
     """What every descent of the pick checks besides queue, kind and rule step.
 
     Language, skills (``skill_<n>``/``level_<n>``), the agent's refusals
-    (``agent_id``, ``refusal_cutoff``) and ``exclude``.
+    (``agent_id``, ``refusal_cutoff``) and ``exclude``. With ``arrays`` (PostgreSQL)
+    ``languages`` and ``exclude`` are bound as arrays, so that the statement's SQL is
+    the same at every execution (compiled once); else as expanded ``IN`` lists.
     """
     agent_id: Any = bindparam("agent_id")
     held = [and_(RoutingItemSkill.skill == bindparam(f"skill_{n}"),
                  RoutingItemSkill.min_level <= bindparam(f"level_{n}"))
             for n in range(skills)]
+    if arrays:
+        speaks = RoutingItem.language == any_(
+            bindparam("languages", type_=postgresql.ARRAY(String)))
+        unexcluded = RoutingItem.id != all_(bindparam("exclude", type_=postgresql.ARRAY(Integer)))
+    else:
+        speaks = RoutingItem.language.in_(bindparam("languages", expanding=True))
+        unexcluded = RoutingItem.id.not_in(bindparam("exclude", expanding=True))
     return [
-        or_(RoutingItem.language.is_(None),
-            RoutingItem.language.in_(bindparam("languages", expanding=True)))
+        or_(RoutingItem.language.is_(None), speaks)
         if has_languages else RoutingItem.language.is_(None),
         not_(exists().where(RoutingItemSkill.item_id == RoutingItem.id,
                             not_(or_(*held) if held else false()))),
         not_(exists().where(Offer.item_id == RoutingItem.id, Offer.agent_id == agent_id,
                             Offer.outcome.in_(REFUSALS_SQL),
                             Offer.ended_at > bindparam("refusal_cutoff"))),
-        RoutingItem.id.not_in(bindparam("exclude", expanding=True)),
+        unexcluded,
     ]
 
 
@@ -303,7 +313,7 @@ def _lateral_pick_shape(skills: int, has_languages: bool) -> Select[Any]:
                    RoutingItem.state == WAITING_SQL, RoutingItem.kind == targets.c.kind,
                    or_(RoutingItem.preferred_agent_id == bindparam("agent_id"),
                        RoutingItem.rules_since <= targets.c.cutoff),
-                   *_pick_filters(skills, has_languages))
+                   *_pick_filters(skills, has_languages, arrays=True))
             .order_by(RoutingItem.priority.desc(), RoutingItem.enqueued_at, RoutingItem.id)
             .limit(ONE).lateral("best"))
     return (select(best.c.id, best.c.priority, best.c.enqueued_at, best.c.queue_id,
@@ -388,7 +398,7 @@ def pick_candidates(session: Session, agent: AgentSnapshot, policy: RoutingPolic
     pick = pick_statement(session, agent, policy, now, exclude)
     if pick is None:
         return []
-    rows = [tuple(row) for row in session.execute(*pick)]
+    rows = [tuple(row) for row in fetch(session, *pick)]
     return sorted(rows, key=lambda row: (-row[1], row[2], row[0]))
 
 
