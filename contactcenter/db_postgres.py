@@ -531,12 +531,12 @@ def fetch(session: Session, statement: Any, parameters: dict[str, Any]) -> Seque
     SQLAlchemy wraps it (a disconnect invalidating the connection). Elsewhere, and for
     statements SQLAlchemy completes at each execution, this is ``session.execute``.
     """
-    bind = session.get_bind()
+    bind = session.get_bind(clause=statement)
     if not isinstance(bind, Engine) or bind.dialect not in _PIPELINED:
         return session.execute(statement, parameters).all()
     if session.autoflush:
         session.flush()
-    connection = session.connection()
+    connection = session.connection(bind_arguments={"clause": statement})
     dialect = connection.dialect
     compiled = _compiled(dialect, statement, ())
     if compiled is None:
@@ -637,7 +637,7 @@ def as_loaded(session: Session, classes: Sequence[type], row: Sequence[Any]) -> 
     of ``make_transient_to_detached``). Relationships load as they would otherwise.
     """
     from sqlalchemy.orm import make_transient_to_detached
-    from sqlalchemy.orm.attributes import set_committed_value
+    from sqlalchemy.orm.attributes import instance_state
 
     found = []
     start = 0
@@ -647,8 +647,11 @@ def as_loaded(session: Session, classes: Sequence[type], row: Sequence[Any]) -> 
         start += len(props)
         existing = session.identity_map.get(_identity(cls, props, values))
         if existing is not None:
-            for prop, value in zip(props, values, strict=True):
-                set_committed_value(existing, prop.key, value)
+            # As the ORM's loader does with populate_existing: the values, then the
+            # whole state committed (no history, not dirty, nothing left expired).
+            state = instance_state(existing)
+            state.dict.update(zip((p.key for p in props), values, strict=True))
+            state._commit_all(state.dict, session.identity_map)
             found.append(existing)
             continue
         obj = _manager(cls).new_instance()
