@@ -15,7 +15,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from contactcenter.db import Base, utcnow
+from contactcenter.db import Base, only_set, utcnow
 
 
 class SurveyChannel(StrEnum):
@@ -64,8 +64,9 @@ def _report_indexes() -> None:
     Index("ix_tickets_created_at", Ticket.created_at)
     Index("ix_tickets_first_response_at", Ticket.first_response_at)
     Index("ix_tickets_solved_at", Ticket.solved_at)
-    Index("ix_routing_items_answered_at", RoutingItem.answered_at)
-    Index("ix_routing_items_abandoned_at", RoutingItem.abandoned_at)
+    Index("ix_routing_items_answered_at", RoutingItem.answered_at, **only_set("answered_at"))
+    Index("ix_routing_items_abandoned_at", RoutingItem.abandoned_at,
+          **only_set("abandoned_at"))
 
 
 _report_indexes()

@@ -15,7 +15,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, Numeric, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from contactcenter.db import Base, TimestampMixin, utcnow
+from contactcenter.db import Base, TimestampMixin, only_set, utcnow
 
 
 class ItemKind(StrEnum):
@@ -78,14 +78,22 @@ class RoutingItem(TimestampMixin, Base):
     """
 
     __tablename__ = "routing_items"
+    # Indexes on a time most rows lack hold only the rows that have it
+    # (``only_set``): every query on them compares that time, which PostgreSQL and
+    # SQLite know implies it is set, and a write to a row without it (most
+    # routing decisions) leaves them alone.
     __table_args__ = (
-        Index("ix_routing_items_offer_expiry", "state", "offer_expires_at"),
-        Index("ix_routing_items_rescore", "state", "rescore_at"),
+        Index("ix_routing_items_offer_expiry", "state", "offer_expires_at",
+              **only_set("offer_expires_at")),
+        Index("ix_routing_items_rescore", "state", "rescore_at", **only_set("rescore_at")),
         Index("ix_routing_items_ticket", "ticket_id", "state"),
         Index("ix_routing_items_customer", "customer_id", "answered_at"),
         Index("ix_routing_items_agent", "agent_id", "state", "kind"),
-        Index("ix_routing_items_answered", "queue_id", "answered_at"),
-        Index("ix_routing_items_abandoned", "queue_id", "abandoned_at"),
+        Index("ix_routing_items_answered", "queue_id", "answered_at",
+              **only_set("answered_at")),
+        Index("ix_routing_items_abandoned", "queue_id", "abandoned_at",
+              **only_set("abandoned_at")),
+        Index("ix_routing_items_external_ref", "external_ref", **only_set("external_ref")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -95,7 +103,7 @@ class RoutingItem(TimestampMixin, Base):
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
     customer_id: Mapped[int | None] = mapped_column(
         ForeignKey("customers.id", ondelete="SET NULL"))
-    external_ref: Mapped[str | None] = mapped_column(String(200), index=True)
+    external_ref: Mapped[str | None] = mapped_column(String(200))
     language: Mapped[str | None] = mapped_column(String(8))
     state: Mapped[str] = mapped_column(String(16), default=ItemState.WAITING)
     priority: Mapped[int] = mapped_column(default=0)
@@ -151,14 +159,19 @@ class AgentState(Base):
     """
 
     __tablename__ = "agent_states"
-    __table_args__ = (Index("ix_agent_states_presence", "presence", "last_assigned_at"),)
+    __table_args__ = (
+        Index("ix_agent_states_presence", "presence", "last_assigned_at"),
+        Index("ix_agent_states_wrap_up_until", "wrap_up_until", **only_set("wrap_up_until")),
+        Index("ix_agent_states_disconnected_at", "disconnected_at",
+              **only_set("disconnected_at")),
+    )
 
     user_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     presence: Mapped[str] = mapped_column(String(16), default=Presence.OFFLINE)
     presence_reason: Mapped[str] = mapped_column(String(200), default="")
     presence_since: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    wrap_up_until: Mapped[dt.datetime | None] = mapped_column(index=True)
+    wrap_up_until: Mapped[dt.datetime | None]
     team_id: Mapped[int | None] = mapped_column(
         ForeignKey("routing_teams.id", ondelete="SET NULL"), index=True)
     last_assigned_at: Mapped[dt.datetime | None]
@@ -168,7 +181,7 @@ class AgentState(Base):
     # ``presence`` it feeds the partial index of free agents, so "who could take
     # this item?" reads only the free agents, however many are busy.
     free_kinds: Mapped[str] = mapped_column(String(32), default="", server_default="")
-    disconnected_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    disconnected_at: Mapped[dt.datetime | None]
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
