@@ -670,8 +670,15 @@ def _manager(cls: type) -> Any:
 
 
 def _identity(cls: type, props: tuple[Any, ...], values: Sequence[Any]) -> Any:
+    mapper, positions = _key_positions(cls)
+    return mapper.identity_key_from_primary_key([values[i] for i in positions])
+
+
+@functools.lru_cache(maxsize=64)
+def _key_positions(cls: type) -> tuple[Any, tuple[int, ...]]:
+    """A class's mapper, and where its primary key columns are among ``entity_columns``."""
     from sqlalchemy import inspect
 
     mapper = inspect(cls)
-    by_column = {prop.columns[0]: value for prop, value in zip(props, values, strict=True)}
-    return mapper.identity_key_from_primary_key([by_column[c] for c in mapper.primary_key])
+    columns = [prop.columns[0] for prop in _column_props(cls)]
+    return mapper, tuple(columns.index(column) for column in mapper.primary_key)
