@@ -144,11 +144,11 @@ def _lazy_cursor_class() -> type:
         with_rows = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.SINGLE_TUPLE,
                      getattr(pq.ExecStatus, "TUPLES_CHUNK", pq.ExecStatus.TUPLES_OK))
 
-        class LazyDescriptionCursor(_LazyCursor, psycopg.Cursor):  # type: ignore[misc]
+        class LazyDescriptionCursor(_LazyCursor, psycopg.Cursor):
             __module__ = __name__
 
             @property
-            def description(self) -> _Description | None:
+            def description(self) -> Any:  # a _Description, or None
                 result = self.pgresult
                 if result and (result.nfields or result.status in with_rows):
                     return _Description(self, result)
@@ -620,7 +620,7 @@ def _column_props(cls: type) -> tuple[Any, ...]:
     from sqlalchemy import inspect
     from sqlalchemy.orm import ColumnProperty
 
-    mapper = inspect(cls)
+    mapper: Any = inspect(cls)
     props = tuple(p for p in mapper.column_attrs if isinstance(p, ColumnProperty)
                   and len(p.columns) == 1 and p.columns[0].table is mapper.local_table)
     if len(props) != len(mapper.column_attrs):
@@ -679,6 +679,6 @@ def _key_positions(cls: type) -> tuple[Any, tuple[int, ...]]:
     """A class's mapper, and where its primary key columns are among ``entity_columns``."""
     from sqlalchemy import inspect
 
-    mapper = inspect(cls)
+    mapper: Any = inspect(cls)
     columns = [prop.columns[0] for prop in _column_props(cls)]
     return mapper, tuple(columns.index(column) for column in mapper.primary_key)
