@@ -483,6 +483,10 @@ def insert_with_commit(session: Session, statement: Insert, rows: Sequence[dict[
 
 
 _Compiled = tuple[Any, dict[str, Any]]  # the compiled statement, its bind processors
+MOST_COMPILED = 2048
+"""Statements kept compiled per dialect; past it the oldest goes (each is compiled once
+when built once, as the callers' statement builders are; one built per call is
+compiled per call, as SQLAlchemy's own cache would, and does not grow this one)."""
 _COMPILED: weakref.WeakKeyDictionary[Dialect, dict[tuple[Any, tuple[str, ...]],
                                                    _Compiled | None]] = weakref.WeakKeyDictionary()
 
@@ -507,7 +511,10 @@ def _compiled(dialect: Dialect, statement: Insert | Select[Any], keys: tuple[str
                 if processor is not None:
                     processors[name] = processor
             found = (compiled, processors)
+        if len(known) >= MOST_COMPILED:
+            del known[next(iter(known))]
         known[(statement, keys)] = found
+        return found
     return known[(statement, keys)]
 
 

@@ -329,3 +329,17 @@ def test_only_plain_psycopg_cursors_are_replaced(pg_url: str) -> None:
         assert connection.cursor_factory is lazy is db_postgres._lazy_cursor_class()
     finally:
         connection.close()
+
+
+def test_compiled_statements_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy import bindparam, select
+    from sqlalchemy.dialects import postgresql
+
+    monkeypatch.setattr(db_postgres, "MOST_COMPILED", 3)
+    dialect = postgresql.dialect()
+    built = [select(bindparam("x") + n) for n in range(5)]
+    for statement in built:
+        assert db_postgres._compiled(dialect, statement, ()) is not None
+    known = db_postgres._COMPILED[dialect]
+    assert len(known) == 3
+    assert (built[0], ()) not in known and (built[4], ()) in known
