@@ -121,41 +121,30 @@ def lazy_description_cursors(dbapi_connection: Any, _record: Any) -> None:
     """Give a new psycopg connection cursors whose ``description`` is ``_Description``."""
     import psycopg
 
-    if type(dbapi_connection.cursor_factory) is type and issubclass(
-            dbapi_connection.cursor_factory, _LazyCursor):
-        return
-    if dbapi_connection.cursor_factory is psycopg.Cursor:
+    if dbapi_connection.cursor_factory is psycopg.Cursor:  # (a chosen cursor class stays)
         dbapi_connection.cursor_factory = _lazy_cursor_class()
 
 
-_LAZY: list[type] = []
-
-
-class _LazyCursor:
-    """Marker base of the cursor class ``_lazy_cursor_class`` builds."""
-
-
+@functools.cache
 def _lazy_cursor_class() -> type:
-    """psycopg's ``Cursor`` with a lazily built ``description`` (built once, psycopg imported late)."""
-    if not _LAZY:
-        import psycopg
-        from psycopg import pq
+    """psycopg's ``Cursor`` with a lazily built ``description`` (psycopg imported late)."""
+    import psycopg
+    from psycopg import pq
 
-        with_rows = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.SINGLE_TUPLE,
-                     getattr(pq.ExecStatus, "TUPLES_CHUNK", pq.ExecStatus.TUPLES_OK))
+    with_rows = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.SINGLE_TUPLE,
+                 getattr(pq.ExecStatus, "TUPLES_CHUNK", pq.ExecStatus.TUPLES_OK))
 
-        class LazyDescriptionCursor(_LazyCursor, psycopg.Cursor):
-            __module__ = __name__
+    class LazyDescriptionCursor(psycopg.Cursor):
+        __module__ = __name__
 
-            @property
-            def description(self) -> Any:  # a _Description, or None
-                result = self.pgresult
-                if result and (result.nfields or result.status in with_rows):
-                    return _Description(self, result)
-                return None
+        @property
+        def description(self) -> Any:  # a _Description, or None
+            result = self.pgresult
+            if result and (result.nfields or result.status in with_rows):
+                return _Description(self, result)
+            return None
 
-        _LAZY.append(LazyDescriptionCursor)
-    return _LAZY[0]
+    return LazyDescriptionCursor
 
 
 def _begin_command(driver: Any) -> str:
@@ -189,13 +178,18 @@ def plan_generically(session: Session) -> bool:
     if not isinstance(bind, Engine) or bind.dialect not in _PIPELINED:
         return False
     connection = session.connection()
-    driver: Any = connection.connection.driver_connection
-    from psycopg import pq
-
-    if driver.autocommit or driver.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+    if not _opens_transaction(connection.connection.driver_connection):
         return False
     connection.info[_AT_BEGIN] = GENERIC_PLANS
     return True
+
+
+def _opens_transaction(driver: Any) -> bool:
+    """Whether the driver's next statement opens a transaction (psycopg's implicit BEGIN)."""
+    from psycopg import pq
+
+    return bool(not driver.autocommit
+                and driver.pgconn.transaction_status == pq.TransactionStatus.IDLE)
 
 
 def _info_of(connection: Any) -> dict[str, Any]:
@@ -207,10 +201,11 @@ def _info_of(connection: Any) -> dict[str, Any]:
     return info
 
 
-def _take_at_begin(context: Any) -> str | None:
-    if context is None:
+def _take_at_begin(connection: Connection | None) -> str | None:
+    """Take what ``plan_generically`` left for the BEGIN about to be sent on ``connection``."""
+    if connection is None:
         return None
-    taken: str | None = _info_of(context.root_connection).pop(_AT_BEGIN, None)
+    taken: str | None = _info_of(connection).pop(_AT_BEGIN, None)
     return taken
 
 
@@ -252,9 +247,7 @@ def _one_round_trip(driver: Any, at_begin: str | None = None) -> Iterator[None]:
     its own (``_no_implicit_begin``). The block runs one Sync: one round trip in all.
     ``at_begin`` (a ``SET LOCAL``) follows the BEGIN it sends.
     """
-    from psycopg import pq
-
-    begin = not driver.autocommit and driver.pgconn.transaction_status == pq.TransactionStatus.IDLE
+    begin = _opens_transaction(driver)
     with driver.pipeline():
         if not begin:
             yield
@@ -279,14 +272,11 @@ def pipeline_begin_and_commit(engine: Engine) -> None:
     """
     import psycopg
 
-    idle = psycopg.pq.TransactionStatus.IDLE
-
     def execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
-        driver = cursor.connection
-        if (driver.autocommit or driver.pgconn.transaction_status != idle
+        if (not _opens_transaction(cursor.connection)
                 or isinstance(cursor, psycopg.ServerCursor) or _several_statements(statement)):
             return False
-        with _one_round_trip(driver, _take_at_begin(context)):
+        with _one_round_trip(cursor.connection, _take_at_begin(_root(context))):
             cursor.execute(statement, parameters)
         return True
 
@@ -295,10 +285,9 @@ def pipeline_begin_and_commit(engine: Engine) -> None:
 
     def executemany(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
         # psycopg runs an executemany in a pipeline already, but syncs its BEGIN first.
-        driver = cursor.connection
-        if driver.autocommit or driver.pgconn.transaction_status != idle:
+        if not _opens_transaction(cursor.connection):
             return False
-        with _one_round_trip(driver, _take_at_begin(context)):
+        with _one_round_trip(cursor.connection, _take_at_begin(_root(context))):
             cursor.executemany(statement, parameters)
         return True
 
@@ -348,11 +337,27 @@ def pipeline_begin_and_commit(engine: Engine) -> None:
     _PIPELINED.add(dialect)
 
 
+def _root(context: Any) -> Connection | None:
+    return None if context is None else context.root_connection
+
+
 def _several_statements(statement: str) -> bool:
     # A pipeline uses the extended protocol, one statement per message; a string of
     # several (possible without parameters) goes the usual way. A semicolon in a literal
     # only costs the saving.
     return ";" in statement.rstrip().rstrip(";")
+
+
+def _before_execute(connection: Connection, cursor: Any, statement: str, parameters: Any,
+                    *, many: bool) -> tuple[str, Any]:
+    """Run the engine's ``before_cursor_execute`` listeners for what goes to psycopg directly.
+
+    Their context is None, as SQLAlchemy documents for raw executions; they may rewrite
+    the statement and its parameters. The caller dispatches ``after_cursor_execute``.
+    """
+    for listener in connection.dispatch.before_cursor_execute:
+        statement, parameters = listener(connection, cursor, statement, parameters, None, many)
+    return statement, parameters
 
 
 @dataclass
@@ -371,9 +376,8 @@ class AfterCommit:
 
     def send(self, driver: Any) -> None:
         """Queue the read after the COMMIT; psycopg adds no BEGIN before it (autocommit)."""
-        for listener in self.connection.dispatch.before_cursor_execute:
-            self.statement, self.parameters = listener(
-                self.connection, None, self.statement, self.parameters, None, False)
+        self.statement, self.parameters = _before_execute(
+            self.connection, None, self.statement, self.parameters, many=False)
         self._cursor = driver.cursor()
         with _no_implicit_begin(driver):
             self._cursor.execute(self.statement, self.parameters)
@@ -430,10 +434,8 @@ class _DeferredInsert:
         was one; their context is None, as SQLAlchemy documents for raw executions.
         """
         cursors = [driver.cursor() for _ in self.rows]
-        statement, rows = self.statement, self.rows
-        for listener in self.connection.dispatch.before_cursor_execute:
-            statement, rows = listener(self.connection, cursors[0] if cursors else None,
-                                       statement, rows, None, True)
+        statement, rows = _before_execute(self.connection, cursors[0] if cursors else None,
+                                          self.statement, self.rows, many=True)
         for cursor, row in zip(cursors, rows, strict=True):
             cursor.execute(statement, row)
         self.statement, self.rows = statement, rows
@@ -538,29 +540,23 @@ def fetch(session: Session, statement: Any, parameters: dict[str, Any]) -> Seque
     SQLAlchemy wraps it (a disconnect invalidating the connection). Elsewhere, and for
     statements SQLAlchemy completes at each execution, this is ``session.execute``.
     """
-    bind = session.get_bind(clause=statement)
-    if not isinstance(bind, Engine) or bind.dialect not in _PIPELINED:
+    connection = session.connection(bind_arguments={"clause": statement})
+    dialect = connection.dialect
+    compiled = _compiled(dialect, statement, ()) if dialect in _PIPELINED else None
+    if compiled is None:
         return session.execute(statement, parameters).all()
     if session.autoflush:
         session.flush()
-    connection = session.connection(bind_arguments={"clause": statement})
-    dialect = connection.dialect
-    compiled = _compiled(dialect, statement, ())
-    if compiled is None:
-        return session.execute(statement, parameters).all()
-    sql = compiled[0].string
-    bound = _bound(compiled, _with_defaults(compiled[0], parameters))
-    dispatch = connection.dispatch
-    for listener in dispatch.before_cursor_execute:
-        sql, bound = listener(connection, None, sql, bound, None, False)
+    sql, bound = _before_execute(
+        connection, None, compiled[0].string,
+        _bound(compiled, _with_defaults(compiled[0], parameters)), many=False)
     driver: Any = connection.connection.driver_connection
     cursor = driver.cursor()
     import psycopg
 
     try:
-        if (not driver.autocommit
-                and driver.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE):
-            with _one_round_trip(driver, _info_of(connection).pop(_AT_BEGIN, None)):
+        if _opens_transaction(driver):
+            with _one_round_trip(driver, _take_at_begin(connection)):
                 cursor.execute(sql, bound)
         else:
             cursor.execute(sql, bound)
@@ -568,8 +564,7 @@ def fetch(session: Session, statement: Any, parameters: dict[str, Any]) -> Seque
     except psycopg.Error as exc:
         connection._handle_dbapi_exception(exc, sql, bound, cursor, None)
         raise  # (not reached: the call above raises SQLAlchemy's wrapper)
-    for listener in dispatch.after_cursor_execute:
-        listener(connection, cursor, sql, bound, None, False)
+    connection.dispatch.after_cursor_execute(connection, cursor, sql, bound, None, False)
     processors = _result_processors(dialect, compiled[0], cursor) if rows else None
     if processors:
         return [tuple(value if process is None else process(value)
@@ -624,10 +619,9 @@ def entity_columns(cls: type) -> tuple[Any, ...]:
 
 @functools.lru_cache(maxsize=64)
 def _column_props(cls: type) -> tuple[Any, ...]:
-    from sqlalchemy import inspect
     from sqlalchemy.orm import ColumnProperty
 
-    mapper: Any = inspect(cls)
+    mapper = _mapper(cls)
     props = tuple(p for p in mapper.column_attrs if isinstance(p, ColumnProperty)
                   and len(p.columns) == 1 and p.columns[0].table is mapper.local_table)
     if len(props) != len(mapper.column_attrs):
@@ -652,7 +646,8 @@ def as_loaded(session: Session, classes: Sequence[type], row: Sequence[Any]) -> 
         props = _column_props(cls)
         values = row[start:start + len(props)]
         start += len(props)
-        existing = session.identity_map.get(_identity(cls, props, values))
+        existing = session.identity_map.get(
+            identity_key(cls, [values[i] for i in _key_positions(cls)]))
         if existing is not None:
             # As the ORM's loader does with populate_existing: the values, then the
             # whole state committed (no history, not dirty, nothing left expired).
@@ -661,7 +656,7 @@ def as_loaded(session: Session, classes: Sequence[type], row: Sequence[Any]) -> 
             state._commit_all(state.dict, session.identity_map)
             found.append(existing)
             continue
-        obj = _manager(cls).new_instance()
+        obj = _mapper(cls).class_manager.new_instance()
         obj.__dict__.update(zip((p.key for p in props), values, strict=True))
         make_transient_to_detached(obj)
         session.add(obj)
@@ -669,23 +664,23 @@ def as_loaded(session: Session, classes: Sequence[type], row: Sequence[Any]) -> 
     return found
 
 
-@functools.lru_cache(maxsize=64)
-def _manager(cls: type) -> Any:
-    from sqlalchemy import inspect
+def identity_key(cls: type, primary_key: Sequence[Any]) -> Any:
+    """The session identity-map key of ``cls``'s row with this primary key.
 
-    return inspect(cls).class_manager
-
-
-def _identity(cls: type, props: tuple[Any, ...], values: Sequence[Any]) -> Any:
-    mapper, positions = _key_positions(cls)
-    return mapper.identity_key_from_primary_key([values[i] for i in positions])
+    ``Session.identity_key`` inspects the class at every call; this takes its mapper once.
+    """
+    return _mapper(cls).identity_key_from_primary_key(list(primary_key))
 
 
 @functools.lru_cache(maxsize=64)
-def _key_positions(cls: type) -> tuple[Any, tuple[int, ...]]:
-    """A class's mapper, and where its primary key columns are among ``entity_columns``."""
+def _mapper(cls: type) -> Any:
     from sqlalchemy import inspect
 
-    mapper: Any = inspect(cls)
+    return inspect(cls)
+
+
+@functools.lru_cache(maxsize=64)
+def _key_positions(cls: type) -> tuple[int, ...]:
+    """Where a class's primary key columns are among its ``entity_columns``."""
     columns = [prop.columns[0] for prop in _column_props(cls)]
-    return mapper, tuple(columns.index(column) for column in mapper.primary_key)
+    return tuple(columns.index(column) for column in _mapper(cls).primary_key)

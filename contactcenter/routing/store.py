@@ -197,11 +197,11 @@ def lock_item_and_agent(session: Session, item_id: int
     and returns nothing. The agent's row then stays locked to the end of the
     transaction, which only holds a lock this transaction no longer needs.
     """
-    rows = fetch(session, _item_and_agent_lock(), {"lock_item": item_id})
-    if not rows:
+    found = _lock_rows(session, _item_and_agent_lock(), {"lock_item": item_id},
+                       (RoutingItem, AgentState))
+    if found is None:
         return None
-    item, state = as_loaded(session, (RoutingItem, AgentState), rows[0])
-    _note_locked(session, state.user_id)
+    item, state = found
     return item, state
 
 
@@ -214,12 +214,27 @@ def lock_offer(session: Session, offer_id: int
     newest versions once the locks are held (PostgreSQL re-reads rows locked
     after a wait). None when the offer or its agent's state row is missing.
     """
-    rows = fetch(session, _offer_lock(), {"lock_offer": offer_id})
+    found = _lock_rows(session, _offer_lock(), {"lock_offer": offer_id},
+                       (RoutingItem, Offer, AgentState))
+    if found is None:
+        return None
+    item, offer, state = found
+    return item, offer, state
+
+
+def _lock_rows(session: Session, statement: Select[Any], params: dict[str, Any],
+               classes: tuple[type, ...]) -> list[Any] | None:
+    """Run a lock statement of ``classes``' columns (an agent's state last); their objects.
+
+    The agent's lock is noted (``lock_agent`` will not lock or read them again). None
+    when it found no row.
+    """
+    rows = fetch(session, statement, params)
     if not rows:
         return None
-    item, offer, state = as_loaded(session, (RoutingItem, Offer, AgentState), rows[0])
-    _note_locked(session, state.user_id)
-    return item, offer, state
+    found = as_loaded(session, classes, rows[0])
+    _note_locked(session, found[-1].user_id)
+    return found
 
 
 def created_here(session: Session, item_id: int) -> RoutingItem | None:

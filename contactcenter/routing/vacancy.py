@@ -23,7 +23,6 @@ from sqlalchemy import (
     case,
     exists,
     func,
-    inspect,
     literal_column,
     not_,
     select,
@@ -35,6 +34,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from contactcenter.db import utcnow
+from contactcenter.db_postgres import identity_key
 from contactcenter.routing.eligibility import AgentSnapshot, free_kinds
 from contactcenter.routing.models import AgentCapacity, AgentState
 from contactcenter.routing.policy import KINDS, RoutingPolicy
@@ -251,19 +251,9 @@ def refresh_free_kinds(session: Session, agent_id: int, policy: RoutingPolicy,
     return value
 
 
-def _agent_key(agent_id: int) -> Any:
-    """The identity-map key of an agent's state row (``Session.identity_key``, cheaper)."""
-    return _agent_mapper().identity_key_from_primary_key([agent_id])
-
-
-@functools.lru_cache(maxsize=1)
-def _agent_mapper() -> Any:
-    return inspect(AgentState)
-
-
 def note_flag(session: Session, agent_id: int, value: str, params: dict[str, Any]) -> None:
     """Give the agent's loaded state row, if any, the written values as its committed ones."""
-    state = session.identity_map.get(_agent_key(agent_id))
+    state = session.identity_map.get(identity_key(AgentState, (agent_id,)))
     if state is not None:
         set_committed_value(state, "free_kinds", value)
         if "assigned_at" in params:
