@@ -8,8 +8,9 @@ skills, languages and queue memberships; ``agent_states`` (available) with the
 and contracts; and routing items, each scored with the policy's own
 ``priority_score`` (priority, reason, ``rescore_at``), its rule clock from
 ``rules_clock``, its language and skill row as ``enqueue_item`` derives them
-from the queue. Items agents hold are ``assigned`` with their answer time; the
-waiting ones are spread over the hours before the run starts.
+from the queue. Items agents hold are ``assigned`` with their answer time and the
+accepted offer that assigned them; the waiting ones are spread over the hours
+before the run starts.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from contactcenter.routing.models import (
     AgentCapacity,
     AgentState,
     ItemState,
+    Offer,
+    OfferOutcome,
     Presence,
     RoutingItem,
     RoutingItemSkill,
@@ -354,7 +357,26 @@ def insert_items(db: Database, world: World, specs: list[ItemSpec], policy: Rout
                       for item_id, spec in zip(ids, specs, strict=True)
                       if world.queue_skills[spec.queue] is not None]
         _batched(conn, skills_t, skill_rows)
+        _batched(conn, Offer.__table__, offer_rows(ids, specs, policy, now))
     return ids
+
+
+def offer_rows(ids: list[int], specs: list[ItemSpec], policy: RoutingPolicy, now: dt.datetime
+               ) -> list[dict[str, Any]]:
+    """The accepted offer the engine wrote for each held item (its routing history).
+
+    Without them the offers table starts empty, and its statistics say so: plans made
+    for an empty table scan it whole, and keep scanning it as the run fills it.
+    """
+    rows = []
+    for item_id, spec in zip(ids, specs, strict=True):
+        if spec.agent_id is None:
+            continue
+        at = spec.answered_at or now
+        rows.append({"item_id": item_id, "agent_id": spec.agent_id, "made_at": at,
+                     "expires_at": at + dt.timedelta(seconds=policy.offer_timeout(spec.kind)),
+                     "outcome": OfferOutcome.ACCEPTED.value, "ended_at": at, "reason": ""})
+    return rows
 
 
 def analyze(db: Database) -> None:

@@ -380,7 +380,7 @@ class AfterCommit:
             self.connection, None, self.statement, self.parameters, many=False)
         self._cursor = driver.cursor()
         with _no_implicit_begin(driver):
-            self._cursor.execute(self.statement, self.parameters)
+            self._cursor.execute(self.statement, self.parameters, prepare=True)
 
     def received(self) -> None:
         """Keep the rows the read returned (after the pipeline synced)."""
@@ -437,7 +437,7 @@ class _DeferredInsert:
         statement, rows = _before_execute(self.connection, cursors[0] if cursors else None,
                                           self.statement, self.rows, many=True)
         for cursor, row in zip(cursors, rows, strict=True):
-            cursor.execute(statement, row)
+            cursor.execute(statement, row, prepare=True)
         self.statement, self.rows = statement, rows
         return cursors
 
@@ -532,7 +532,9 @@ def fetch(session: Session, statement: Any, parameters: dict[str, Any]) -> Seque
 
     On a psycopg engine the statement, compiled once, goes straight to the driver's
     cursor: SQLAlchemy's execution machinery costs several times the driver's own
-    work for a short statement. What SQLAlchemy would do around it still happens: the
+    work for a short statement. It is prepared at its first execution on a connection
+    (psycopg would send it to be parsed and planned anew for its first five), as are
+    the reads and inserts sent with a COMMIT. What SQLAlchemy would do around it still happens: the
     session autoflushes first, BEGIN (and what ``plan_generically`` left) travels
     with it when the transaction has not begun, bound values and returned values go
     through the column types' processors, the engine's ``before_cursor_execute`` and
@@ -557,9 +559,9 @@ def fetch(session: Session, statement: Any, parameters: dict[str, Any]) -> Seque
     try:
         if _opens_transaction(driver):
             with _one_round_trip(driver, _take_at_begin(connection)):
-                cursor.execute(sql, bound)
+                cursor.execute(sql, bound, prepare=True)
         else:
-            cursor.execute(sql, bound)
+            cursor.execute(sql, bound, prepare=True)
         rows = cursor.fetchall() if cursor.pgresult is not None and cursor.pgresult.nfields else []
     except psycopg.Error as exc:
         connection._handle_dbapi_exception(exc, sql, bound, cursor, None)

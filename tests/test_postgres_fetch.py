@@ -154,6 +154,17 @@ def test_a_first_fetch_begins_the_transaction_in_one_round_trip(pg: Database) ->
         s.rollback()
 
 
+def test_a_statement_is_prepared_at_its_first_fetch(pg: Database) -> None:
+    # psycopg would send it unnamed, parsed and planned anew, for its first five runs.
+    prepared = text("SELECT statement FROM pg_prepared_statements WHERE statement LIKE :sql")
+    with pg.session() as s:
+        assert fetch(s, PARENT_ROW, {"pid": 2})[0][1] == "two"
+        statements = s.execute(prepared, {"sql": "%FROM fetch_parent%"}).scalars().all()
+        assert len(statements) == 1 and "WHERE fetch_parent.id = $1" in statements[0]
+        assert fetch(s, PARENT_ROW, {"pid": 1})[0][1] == "one"  # the same one, run again
+        assert s.execute(prepared, {"sql": "%FROM fetch_parent%"}).scalars().all() == statements
+
+
 def test_python_side_defaults_are_applied(pg: Database) -> None:
     rename = (update(Parent).where(Parent.id == bindparam("pid"))
               .values(name=bindparam("new")).returning(Parent.updated_at))
