@@ -399,9 +399,10 @@ def run_concurrent_at(db: Database, world: World, plan: Plan, policy: RoutingPol
                       args: argparse.Namespace, start: dt.datetime) -> dict[str, Any]:
     # Each router runs the full ``--n`` cycles: with a share of them, two routers' timed
     # windows lasted about 2 s, and the skew of their starts and ends (forks, barrier,
-    # the last accepts) weighed on the span that divides their decisions.
-    return run_concurrent(db, world, plan, policy, args.workers, args.n,
-                          max(5, args.warmup // args.workers), start)
+    # the last accepts) weighed on the span that divides their decisions. Each also runs
+    # the full ``--warmup``: its connection is new, and prepares the statements the
+    # engine sends (one per queue and kind) as it first meets them.
+    return run_concurrent(db, world, plan, policy, args.workers, args.n, args.warmup, start)
 
 
 def run_size(args: argparse.Namespace, n_agents: int, n_waiting: int, backends: list[str]
