@@ -6,6 +6,7 @@ import os
 import platform
 import sqlite3
 import statistics
+import time
 from typing import Any
 
 from sqlalchemy.engine import make_url
@@ -23,16 +24,36 @@ def latency_figures(latencies: list[float]) -> dict[str, float]:
             "mean_ms": round(statistics.fmean(ordered) * 1000, 3)}
 
 
-def machine(pg_version: str | None) -> dict[str, Any]:
-    """Return what the figures were measured on."""
+def python_loop_seconds(iterations: int = 3_000_000, runs: int = 3) -> float:
+    """Seconds one core takes for a fixed pure-Python loop (best of ``runs``).
+
+    Machines of the same kind differ (seen here: by 2.5 times from one day to the next),
+    so figures from different runs compare only with this beside them.
+    """
+    best = float("inf")
+    for _ in range(runs):
+        started = time.perf_counter()
+        total = 0
+        for i in range(iterations):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return round(best, 3)
+
+
+def machine(pg_version: str | None, loop_at_start: float | None = None) -> dict[str, Any]:
+    """Return what the figures were measured on, with the machine's speed at the end
+    (and at the start, when measured then) as ``python_loop_3m_s``."""
     import psycopg
     import sqlalchemy
 
+    speed = {"end": python_loop_seconds()}
+    if loop_at_start is not None:
+        speed["start"] = loop_at_start
     return {"platform": platform.platform(), "machine": platform.machine(),
             "processor": platform.processor() or None, "cpu_count": os.cpu_count(),
             "python": platform.python_version(), "sqlite_version": sqlite3.sqlite_version,
             "sqlalchemy": sqlalchemy.__version__, "psycopg": psycopg.__version__,
-            "postgres_server_version": pg_version}
+            "postgres_server_version": pg_version, "python_loop_3m_s": speed}
 
 
 def psycopg_url(url: str, database: str | None = None) -> str:

@@ -27,7 +27,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from _common import latency_figures, machine, psycopg_url  # noqa: F401 (re-exported)
+from _common import (  # noqa: F401 (re-exported)
+    latency_figures,
+    machine,
+    psycopg_url,
+    python_loop_seconds,
+)
 from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 

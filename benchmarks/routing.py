@@ -76,6 +76,7 @@ from _routing_world import (
     make_agents,
     make_customers,
     postgres_database,
+    python_loop_seconds,
     seed_static,
     sqlite_database,
 )
@@ -473,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.disable(logging.WARNING)
     import_models()
+    loop_at_start = python_loop_seconds()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     if args.taskrouter_limits:
         args.agents, args.waiting = 15_000, 500_000
@@ -506,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         block, version = run_size(args, args.agents, args.waiting, backends)
         report.update(block)
-    report["machine"] = machine(version)
+    report["machine"] = machine(version, loop_at_start)
     if args.json:
         print(json.dumps(report, indent=2, default=str))
     else:
