@@ -1,17 +1,9 @@
-"""PostgreSQL through psycopg 3: less work per short transaction.
+"""PostgreSQL through psycopg 3: three round trips fewer per short transaction.
 
 ``make_engine`` installs these on psycopg engines: a checkout pings only a connection
-that sat idle (``ping_if_idle``); a transaction that plans generically sends its SET
-LOCAL with its BEGIN, one simple query (``plan_generically``); a read queued with
-``query_after_commit`` runs right after the COMMIT, before the connection goes back to
-the pool (``commit_then_read``); and ``fetch`` sends a compiled statement straight to
-the driver.
-
-Nothing here uses psycopg's pipeline mode. On a machine where the server shares the
-cores, CPU is what a transaction costs, and a statement sent in a pipeline cost the
-client more than a statement and its own round trip (measured on a 2-core machine,
-client and server CPU together: BEGIN, SET LOCAL and a statement pipelined, then
-COMMIT, 458-491 us; the same in three round trips, 311-325 us).
+that sat idle (``ping_if_idle``), BEGIN travels with a transaction's first statement,
+and the rows ``insert_with_commit`` holds travel with its COMMIT
+(``pipeline_begin_and_commit``), one pipeline each.
 """
 
 from __future__ import annotations
@@ -19,12 +11,12 @@ from __future__ import annotations
 import functools
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Insert, Select
+from sqlalchemy import Connection, Engine, Insert, Select, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session
@@ -37,13 +29,19 @@ A restart of the server takes longer than this, so a connection that was fine th
 recently and has died since is one whose first statement would have failed anyway.
 """
 
+MOST_ROWS_WITH_COMMIT = 16
+"""Past this many rows ``insert_with_commit`` leaves them to one multi-row INSERT."""
+
 GENERIC_PLANS = "SET LOCAL plan_cache_mode = force_generic_plan"
 
-# Keys of a pooled connection's ``info``: the reads its transaction left for after its
-# COMMIT; and, on the connection record, when it was last checked in (``time.monotonic()``).
+# Keys of a pooled connection's ``info``: what the transaction on it leaves for its
+# BEGIN, its COMMIT and after its COMMIT; and, on the connection record, when it was
+# last checked in (``time.monotonic()``).
+_AT_BEGIN = "contactcenter.at_begin"
+_AT_COMMIT = "contactcenter.at_commit"
 _AFTER_COMMIT = "contactcenter.after_commit"
 _CHECKED_IN_AT = "contactcenter.checked_in_at"
-_PSYCOPG: weakref.WeakSet[Dialect] = weakref.WeakSet()  # dialects given ``commit_then_read``
+_PIPELINED: weakref.WeakSet[Dialect] = weakref.WeakSet()
 
 
 def note_checkin(_dbapi_connection: Any, record: Any) -> None:
@@ -165,34 +163,24 @@ def _begin_command(driver: Any) -> str:
 
 
 def plan_generically(session: Session) -> bool:
-    """Begin the session's transaction planning prepared statements once.
+    """Have the transaction the session is about to begin plan prepared statements once.
 
     PostgreSQL plans a prepared statement for its values (a custom plan) until a plan
     made without them looks no dearer; for some statements it never does, and they are
     planned anew at every execution, which can cost more than running them. Routing's
     statements are index descents whose plan does not depend on the values, so its
-    transactions ask for generic plans: BEGIN and ``SET LOCAL plan_cache_mode`` are sent
-    now, one simple query (one round trip), and the setting ends with the transaction.
-    Does nothing (returns False) on other drivers or when a transaction is already open
-    on the connection.
+    transactions ask for generic plans: ``SET LOCAL plan_cache_mode`` is sent in the
+    pipeline that carries BEGIN (no round trip of its own) and ends with the transaction.
+    Does nothing (returns False) where no such pipeline is used or a transaction is
+    already open on the connection.
     """
     bind = session.get_bind()
-    if not isinstance(bind, Engine) or bind.dialect not in _PSYCOPG:
+    if not isinstance(bind, Engine) or bind.dialect not in _PIPELINED:
         return False
     connection = session.connection()
-    driver: Any = connection.connection.driver_connection
-    if not _opens_transaction(driver):
+    if not _opens_transaction(connection.connection.driver_connection):
         return False
-    import psycopg
-
-    command = f"{_begin_command(driver)}; {GENERIC_PLANS}"
-    cursor = driver.cursor()
-    try:
-        with _no_implicit_begin(driver):
-            cursor.execute(command)  # no parameters: the simple protocol, both at once
-    except psycopg.Error as exc:
-        connection._handle_dbapi_exception(exc, command, None, cursor, None)
-        raise  # (not reached: the call above raises SQLAlchemy's wrapper)
+    connection.info[_AT_BEGIN] = GENERIC_PLANS
     return True
 
 
@@ -204,26 +192,41 @@ def _opens_transaction(driver: Any) -> bool:
                 and driver.pgconn.transaction_status == pq.TransactionStatus.IDLE)
 
 
-def _take_after_commit(dbapi_connection: Any) -> list[AfterCommit]:
-    """Take the reads the ending transaction left on its connection."""
-    if not isinstance(dbapi_connection, PoolProxiedConnection):
-        return []
+def _info_of(connection: Any) -> dict[str, Any]:
+    """A connection's ``info`` (SQLAlchemy's or the pool's proxy); empty where it has none."""
     try:
-        info: dict[str, Any] = dbapi_connection.info
+        info: dict[str, Any] = connection.info
     except NotImplementedError:  # the ad-hoc proxy of the first connect has none
-        return []
-    taken: list[AfterCommit] = info.pop(_AFTER_COMMIT, [])
+        return {}
+    return info
+
+
+def _take_at_begin(connection: Connection | None) -> str | None:
+    """Take what ``plan_generically`` left for the BEGIN about to be sent on ``connection``."""
+    if connection is None:
+        return None
+    taken: str | None = _info_of(connection).pop(_AT_BEGIN, None)
     return taken
+
+
+def _take_at_commit(dbapi_connection: Any) -> tuple[list[_DeferredInsert], list[AfterCommit]]:
+    """Take what the ending transaction left on its connection: inserts and reads.
+
+    A setting left for a BEGIN that never came is dropped too, not left to the next.
+    """
+    if not isinstance(dbapi_connection, PoolProxiedConnection):
+        return [], []
+    info = _info_of(dbapi_connection)
+    info.pop(_AT_BEGIN, None)
+    return list(info.pop(_AT_COMMIT, {}).values()), info.pop(_AFTER_COMMIT, [])
 
 
 @contextmanager
 def _no_implicit_begin(driver: Any) -> Iterator[None]:
     """Keep psycopg from sending a BEGIN of its own for what the block executes.
 
-    psycopg's private autocommit flag (its setter refuses while a transaction is open,
-    which is when a read after the COMMIT would need it changed back). Should an upgrade
-    change it, psycopg sends its BEGIN after all: one round trip more, and a read after
-    the COMMIT would run in a transaction of its own, which ends with the next commit.
+    psycopg's private autocommit flag: its setter refuses inside a pipeline. Should an
+    upgrade change it, psycopg sends its BEGIN after all, which costs a round trip.
     """
     flag = driver._autocommit
     driver._autocommit = True
@@ -233,42 +236,116 @@ def _no_implicit_begin(driver: Any) -> Iterator[None]:
         driver._autocommit = flag
 
 
-def commit_then_read(engine: Engine) -> None:
-    """Run the reads ``query_after_commit`` queued right after the COMMIT.
+@contextmanager
+def _one_round_trip(driver: Any, at_begin: str | None = None) -> Iterator[None]:
+    """Send what the block executes in one pipeline, preceded by BEGIN when none is open.
 
-    SQLAlchemy has no event inside its error handling for the commit, so this engine's
-    dialect gets its own ``do_commit`` (called by ``Connection._commit_impl`` in that
-    handling; an engine ``commit`` listener runs outside it): the COMMIT, then the
-    reads; and its own ``do_rollback``, which drops them.
+    psycopg would open the transaction itself, but follows its implicit BEGIN with a Sync
+    and waits for it even in pipeline mode (psycopg/psycopg#401: otherwise a statement
+    fetched early could make it send a second BEGIN), which is the round trip saved here.
+    So the BEGIN is sent as the block's first statement, with psycopg kept from adding
+    its own (``_no_implicit_begin``). The block runs one Sync: one round trip in all.
+    ``at_begin`` (a ``SET LOCAL``) follows the BEGIN it sends.
+    """
+    begin = _opens_transaction(driver)
+    with driver.pipeline():
+        if not begin:
+            yield
+            return
+        with _no_implicit_begin(driver):
+            driver.cursor().execute(_begin_command(driver))
+            if at_begin is not None:
+                driver.cursor().execute(at_begin)
+            yield
+
+
+def pipeline_begin_and_commit(engine: Engine) -> None:
+    """Make BEGIN travel with a transaction's first statement, and inserts with its COMMIT.
+
+    The first statement goes through the dialect's ``do_execute`` events, which run where
+    SQLAlchemy calls the driver, inside its error handling: errors are wrapped as usual
+    and disconnects detected. SQLAlchemy has no such event for the commit, so this
+    engine's dialect gets its own ``do_commit`` (called by ``Connection._commit_impl`` in
+    the same error handling; an engine ``commit`` listener runs outside it), which sends
+    the inserts ``insert_with_commit`` left, then COMMIT, in one pipeline; and its own
+    ``do_rollback``, which drops them.
     """
     import psycopg
+
+    def execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+        if (not _opens_transaction(cursor.connection)
+                or isinstance(cursor, psycopg.ServerCursor) or _several_statements(statement)):
+            return False
+        with _one_round_trip(cursor.connection, _take_at_begin(_root(context))):
+            cursor.execute(statement, parameters)
+        return True
+
+    def execute_no_params(cursor: Any, statement: str, context: Any) -> bool:
+        return execute(cursor, statement, None, context)
+
+    def executemany(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+        # psycopg runs an executemany in a pipeline already, but syncs its BEGIN first.
+        if not _opens_transaction(cursor.connection):
+            return False
+        with _one_round_trip(cursor.connection, _take_at_begin(_root(context))):
+            cursor.executemany(statement, parameters)
+        return True
+
+    event.listen(engine, "do_execute", execute)
+    event.listen(engine, "do_execute_no_params", execute_no_params)
+    event.listen(engine, "do_executemany", executemany)
 
     dialect = engine.dialect
     commit, rollback = dialect.do_commit, dialect.do_rollback
 
     def do_commit(dbapi_connection: Any) -> None:
-        after = _take_after_commit(dbapi_connection)
-        commit(dbapi_connection)
-        if not after:
+        deferred, after = _take_at_commit(dbapi_connection)
+        if not deferred and not after:
+            commit(dbapi_connection)
             return
         driver = dbapi_connection.driver_connection
+        autocommit = driver.autocommit  # (marked so inside the block when it sends BEGIN)
+        sent = []
+        committed = None
         try:
-            with _no_implicit_begin(driver):
+            with _one_round_trip(driver):
+                for insert in deferred:
+                    sent.append((insert, insert.send(driver)))
+                if not autocommit:
+                    committed = driver.cursor()
+                    committed.execute("COMMIT")
                 for query in after:
-                    query.run(driver)
+                    query.send(driver)
         except psycopg.Error:
-            # A read after the COMMIT failed: the commit stands (its callers learn
-            # nothing from the read, and ask again).
+            # A query after the COMMIT failed once the COMMIT had succeeded: the commit
+            # stands (its callers learn nothing from the query, and ask again).
+            if not after or committed is None or committed.statusmessage != "COMMIT":
+                raise
             for query in after:
                 query.rows = None
+        for insert, cursors in sent:
+            insert.received(cursors)
+        for query in after:
+            query.received()
 
     def do_rollback(dbapi_connection: Any) -> None:
-        _take_after_commit(dbapi_connection)
+        _take_at_commit(dbapi_connection)
         rollback(dbapi_connection)
 
     dialect.do_commit = do_commit  # type: ignore[method-assign]
     dialect.do_rollback = do_rollback  # type: ignore[method-assign]
-    _PSYCOPG.add(dialect)
+    _PIPELINED.add(dialect)
+
+
+def _root(context: Any) -> Connection | None:
+    return None if context is None else context.root_connection
+
+
+def _several_statements(statement: str) -> bool:
+    # A pipeline uses the extended protocol, one statement per message; a string of
+    # several (possible without parameters) goes the usual way. A semicolon in a literal
+    # only costs the saving.
+    return ";" in statement.rstrip().rstrip(";")
 
 
 def _before_execute(connection: Connection, cursor: Any, statement: str, parameters: Any,
@@ -285,7 +362,7 @@ def _before_execute(connection: Connection, cursor: Any, statement: str, paramet
 
 @dataclass
 class AfterCommit:
-    """A read run right after the COMMIT, outside a transaction (``query_after_commit``).
+    """A read sent in the pipeline that commits, just after the COMMIT, outside a transaction.
 
     ``rows`` holds its rows once the session has committed; None until then, and when the
     commit failed or the read did (the commit stands then: read again).
@@ -295,32 +372,40 @@ class AfterCommit:
     statement: str
     parameters: dict[str, Any]
     rows: list[tuple[Any, ...]] | None = None
+    _cursor: Any = None
 
-    def run(self, driver: Any) -> None:
-        """Run the read (the caller keeps psycopg from opening a transaction for it)."""
+    def send(self, driver: Any) -> None:
+        """Queue the read after the COMMIT; psycopg adds no BEGIN before it (autocommit)."""
         self.statement, self.parameters = _before_execute(
             self.connection, None, self.statement, self.parameters, many=False)
-        cursor = driver.cursor()
-        cursor.execute(self.statement, self.parameters, prepare=True)
-        self.rows = ([tuple(row) for row in cursor.fetchall()]
-                     if cursor.pgresult is not None and cursor.pgresult.nfields else None)
+        self._cursor = driver.cursor()
+        with _no_implicit_begin(driver):
+            self._cursor.execute(self.statement, self.parameters, prepare=True)
+
+    def received(self) -> None:
+        """Keep the rows the read returned (after the pipeline synced)."""
+        cursor, self._cursor = self._cursor, None
+        if cursor is None or cursor.pgresult is None or cursor.description is None:
+            self.rows = None
+            return
+        self.rows = [tuple(row) for row in cursor.fetchall()]
         self.connection.dispatch.after_cursor_execute(
             self.connection, cursor, self.statement, self.parameters, None, False)
 
 
 def query_after_commit(session: Session, statement: Select[Any], parameters: dict[str, Any]
                        ) -> AfterCommit | None:
-    """Queue a read to run on the session's connection right after its COMMIT.
+    """Send a read in the pipeline that commits the session, right after its COMMIT.
 
     The read runs outside any transaction, so it sees what every transaction committed
-    by then, this one included, before the connection goes back to the pool. Its
-    ``rows`` are there once ``session.commit()`` returns. None (nothing queued) where
-    that is not possible: another driver, a two-phase session, a connection in
-    autocommit mode, or a statement whose SQL SQLAlchemy completes at execution time
-    (expanding ``IN`` lists).
+    by then, this one included: what a read of its own after the commit would see,
+    without the round trip. Its ``rows`` are there once ``session.commit()`` returns.
+    None (nothing queued) where that is not possible: no such pipeline, a two-phase
+    session, a connection in autocommit mode, or a statement whose SQL SQLAlchemy
+    completes at execution time (expanding ``IN`` lists).
     """
     bind = session.get_bind(clause=statement)
-    if not isinstance(bind, Engine) or bind.dialect not in _PSYCOPG or session.twophase:
+    if not isinstance(bind, Engine) or bind.dialect not in _PIPELINED or session.twophase:
         return None
     connection = session.connection(bind_arguments={"clause": statement})
     if connection.connection.driver_connection.autocommit:  # type: ignore[union-attr]
@@ -331,6 +416,72 @@ def query_after_commit(session: Session, statement: Select[Any], parameters: dic
     query = AfterCommit(connection, compiled[0].string, _bound(compiled, parameters))
     connection.info.setdefault(_AFTER_COMMIT, []).append(query)
     return query
+
+
+@dataclass
+class _DeferredInsert:
+    """One INSERT ... RETURNING per row, to be sent in the pipeline that commits."""
+
+    connection: Connection
+    statement: str
+    rows: list[dict[str, Any]]
+    returned: Callable[[list[Any]], None]
+
+    def send(self, driver: Any) -> list[Any]:
+        """Queue one execution per row (each row on its own cursor, to keep its result).
+
+        The engine's statement listeners see it as one executemany, as they did when it
+        was one; their context is None, as SQLAlchemy documents for raw executions.
+        """
+        cursors = [driver.cursor() for _ in self.rows]
+        statement, rows = _before_execute(self.connection, cursors[0] if cursors else None,
+                                          self.statement, self.rows, many=True)
+        for cursor, row in zip(cursors, rows, strict=True):
+            cursor.execute(statement, row, prepare=True)
+        self.statement, self.rows = statement, rows
+        return cursors
+
+    def received(self, cursors: list[Any]) -> None:
+        """Hand the returned values (first column, row order) over once committed."""
+        values = []
+        for cursor in cursors:
+            found = cursor.fetchone()
+            if found is None:
+                raise RuntimeError("an insert sent with the commit returned no row")
+            values.append(found[0])
+        self.returned(values)
+        self.connection.dispatch.after_cursor_execute(
+            self.connection, cursors[0] if cursors else None, self.statement, self.rows, None,
+            True)
+
+
+def insert_with_commit(session: Session, statement: Insert, rows: Sequence[dict[str, Any]],
+                       returned: Callable[[list[Any]], None]) -> bool:
+    """Send ``statement`` once per row in the pipeline that commits the session (psycopg).
+
+    ``statement`` is an ``insert(table).returning(column)``; ``returned`` gets the
+    returned values in row order once COMMIT has succeeded, before the session's
+    ``after_commit`` hooks. A failing insert fails the commit, and nothing is committed.
+    Called again before that commit (a retry), it replaces what it queued; a rollback
+    drops it. Returns False, queuing nothing, for more than ``MOST_ROWS_WITH_COMMIT``
+    rows (one multi-row INSERT costs the server less than as many single ones, and a
+    round trip is little beside it), and where this is not possible: another
+    driver, a two-phase session, a session bound to a connection (whose commit may not
+    be the session's to make), or a connection in autocommit mode.
+    """
+    bind = session.get_bind(clause=statement)
+    if (not isinstance(bind, Engine) or bind.dialect not in _PIPELINED or session.twophase
+            or not rows or len(rows) > MOST_ROWS_WITH_COMMIT):
+        return False
+    connection = session.connection(bind_arguments={"clause": statement})
+    if connection.connection.driver_connection.autocommit:  # type: ignore[union-attr]
+        return False  # each row would commit alone, where one statement is atomic
+    compiled = _compiled(connection.dialect, statement, tuple(rows[0]))
+    if compiled is None:
+        return False
+    connection.info.setdefault(_AT_COMMIT, {})[statement.table] = _DeferredInsert(
+        connection, compiled[0].string, [_bound(compiled, row) for row in rows], returned)
+    return True
 
 
 _Compiled = tuple[Any, dict[str, Any]]  # the compiled statement, its bind processors
@@ -383,17 +534,17 @@ def fetch(session: Session, statement: Any, parameters: dict[str, Any]) -> Seque
     cursor: SQLAlchemy's execution machinery costs several times the driver's own
     work for a short statement. It is prepared at its first execution on a connection
     (psycopg would send it to be parsed and planned anew for its first five), as are
-    the reads after a COMMIT. What SQLAlchemy would do around it still happens: the
-    session autoflushes first, psycopg sends BEGIN when the transaction has not begun,
-    bound values and returned values go through the column types' processors, the
-    engine's ``before_cursor_execute`` and ``after_cursor_execute`` listeners run, and a
-    driver error is raised wrapped as SQLAlchemy wraps it (a disconnect invalidating the
-    connection). Elsewhere, and for statements SQLAlchemy completes at each execution,
-    this is ``session.execute``.
+    the reads and inserts sent with a COMMIT. What SQLAlchemy would do around it still happens: the
+    session autoflushes first, BEGIN (and what ``plan_generically`` left) travels
+    with it when the transaction has not begun, bound values and returned values go
+    through the column types' processors, the engine's ``before_cursor_execute`` and
+    ``after_cursor_execute`` listeners run, and a driver error is raised wrapped as
+    SQLAlchemy wraps it (a disconnect invalidating the connection). Elsewhere, and for
+    statements SQLAlchemy completes at each execution, this is ``session.execute``.
     """
     connection = session.connection(bind_arguments={"clause": statement})
     dialect = connection.dialect
-    compiled = _compiled(dialect, statement, ()) if dialect in _PSYCOPG else None
+    compiled = _compiled(dialect, statement, ()) if dialect in _PIPELINED else None
     if compiled is None:
         return session.execute(statement, parameters).all()
     if session.autoflush:
@@ -406,7 +557,11 @@ def fetch(session: Session, statement: Any, parameters: dict[str, Any]) -> Seque
     import psycopg
 
     try:
-        cursor.execute(sql, bound, prepare=True)
+        if _opens_transaction(driver):
+            with _one_round_trip(driver, _take_at_begin(connection)):
+                cursor.execute(sql, bound, prepare=True)
+        else:
+            cursor.execute(sql, bound, prepare=True)
         rows = cursor.fetchall() if cursor.pgresult is not None and cursor.pgresult.nfields else []
     except psycopg.Error as exc:
         connection._handle_dbapi_exception(exc, sql, bound, cursor, None)

@@ -17,11 +17,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
-from sqlalchemy import JSON, Insert, String, Table, bindparam, delete, event, func, insert, select
+from sqlalchemy import JSON, Insert, String, Table, delete, event, func, insert, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from contactcenter.db import Base, utcnow
-from contactcenter.db_postgres import fetch
+from contactcenter.db_postgres import insert_with_commit
 
 log = logging.getLogger(__name__)
 
@@ -153,11 +153,14 @@ def record_event(
 def _write_pending_events(session: Session) -> None:
     """Before the outermost commit: insert the transaction's event rows in one go.
 
-    One statement for all of them (SQLAlchemy's multi-row INSERT for an executemany with
-    RETURNING; one row goes straight to the driver, ``fetch``) instead of a flush of the
-    unit of work per row. Their ids, in order: PostgreSQL returns them sorted by
-    parameter order; SQLite numbers new rows max(rowid) + 1, one after another, and no
-    other writer can insert before this transaction commits, so they are the last ``n``.
+    One prepared statement for all of them (an executemany) instead of a flush of the
+    unit of work per row. Their ids, in order: PostgreSQL returns them sorted by parameter
+    order; SQLite numbers new rows max(rowid) + 1, one after another, and no other writer
+    can insert before this transaction commits, so they are the last ``n`` ids.
+
+    On PostgreSQL (psycopg) a few rows are not sent now but with the COMMIT, in the same
+    pipeline (``insert_with_commit``): one INSERT ... RETURNING per row, whose ids are set
+    once the commit succeeded and before the after-commit hook publishes them.
     """
     if session.in_nested_transaction():
         return
@@ -174,10 +177,10 @@ def _write_pending_events(session: Session) -> None:
         for row, id_ in zip(rows, ids, strict=True):
             row.id = id_
 
+    if insert_with_commit(session, _insert_returning_id(), params, set_ids):
+        return
     ids: Sequence[int]
-    if len(rows) == 1:
-        ids = [fetch(session, _insert_one(), params[0])[0][0]]
-    elif session.get_bind(clause=table).dialect.name != "sqlite":
+    if len(rows) == 1 or session.get_bind(clause=table).dialect.name != "sqlite":
         ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
                               params).scalars().all()
     else:
@@ -191,12 +194,9 @@ event.listen(Session, "before_commit", _write_pending_events)
 
 
 @functools.cache
-def _insert_one() -> Insert:
+def _insert_returning_id() -> Insert:
     table = cast(Table, EventLog.__table__)
-    return insert(table).values({
-        column: bindparam(column.key, type_=column.type)
-        for column in (table.c.type, table.c.rooms, table.c.payload, table.c.created_at)
-    }).returning(table.c.id)
+    return insert(table).returning(table.c.id)
 
 
 def to_envelope(row: EventLog) -> Envelope:

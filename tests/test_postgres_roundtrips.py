@@ -1,11 +1,10 @@
-"""What a short transaction sends to a real PostgreSQL server, read in libpq's trace.
+"""Round trips per transaction on a real PostgreSQL server, counted in libpq's trace.
 
-psycopg's BEGIN, each statement and the COMMIT are one round trip each; a transaction's
-event rows are one INSERT; a transaction that plans generically sends its SET LOCAL
-with its BEGIN; a read queued for after the COMMIT runs right after it; a checkout
-pings only a connection that sat idle. Each test counts the client's waits in the
-protocol trace of the one pooled connection (``pool_size=1``): a run of frontend
-messages followed by backend messages is one round trip.
+A short transaction costs one round trip for its first statement (BEGIN travels with
+it) and one for its COMMIT (the event rows travel with it); a checkout pings only a
+connection that sat idle. Each test counts the client's waits in the protocol trace
+of the one pooled connection (``pool_size=1``): a run of frontend messages followed
+by backend messages is one round trip.
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ class Trace:
     def __init__(self, driver: Any) -> None:
         self.pgconn = driver.pgconn
         self.messages: list[tuple[str, str]] = []
-        self.queries: list[str] = []  # the simple queries sent (BEGIN, COMMIT, a ping: "")
 
     def run(self, work: Callable[[], Any]) -> list[tuple[str, str]]:
         """Trace ``work``; return its messages as (``F`` or ``B``, message type)."""
@@ -54,8 +52,6 @@ class Trace:
             os.unlink(path)
         self.messages = [(line.split("\t")[0], line.split("\t")[2].split(" ")[0])
                          for line in lines if line[:2] in ("F\t", "B\t")]
-        self.queries = [line.split("\t", 3)[3].strip().strip('"') for line in lines
-                        if line.startswith("F\t") and line.split("\t")[2] == "Query"]
         return self.messages
 
     def round_trips(self) -> int:
@@ -121,21 +117,22 @@ def count_events(database: Database) -> int:
         return int(s.scalar(select(func.count()).select_from(EventLog)) or 0)
 
 
-def test_a_small_transaction_costs_a_round_trip_per_statement(one: Database) -> None:
+def test_a_small_transaction_costs_two_round_trips(one: Database) -> None:
     published: list[list[int]] = []
     one.on_commit(lambda rows: published.append([r.id for r in rows]))
-    small_transaction(one, events=3)  # connects, and prepares nothing yet
+    small_transaction(one)  # connects
     trace = Trace(driver_of(one))
     trace.run(lambda: small_transaction(one, events=3))
-    # BEGIN, the SELECT, one INSERT for the three rows, COMMIT: no ping.
-    assert trace.queries == ["BEGIN", "COMMIT"], trace.messages
-    assert trace.sent("Execute") == 2
-    assert trace.round_trips() == 4, trace.messages
+    # BEGIN and the SELECT, then the three INSERTs and COMMIT: no ping, no lone BEGIN.
+    assert trace.round_trips() == 2, trace.messages
+    assert trace.sent("Query") == 0  # no ping (an empty simple query)
+    assert trace.sent("Sync") == 2
+    assert [kind for d, kind in trace.messages if d == "B"].count("ReadyForQuery") == 2
     first, second = published
     assert len(second) == 3 and second == sorted(second) and second[0] > first[0]
 
 
-def test_a_transaction_of_events_only_is_one_insert(one: Database) -> None:
+def test_a_transaction_of_events_only_commits_them_in_one_round_trip(one: Database) -> None:
     small_transaction(one)
     published: list[list[int]] = []
     one.on_commit(lambda rows: published.append([r.id for r in rows]))
@@ -148,12 +145,28 @@ def test_a_transaction_of_events_only_is_one_insert(one: Database) -> None:
             s.commit()
 
     trace.run(only_events)
-    assert trace.queries == ["BEGIN", "COMMIT"] and trace.sent("Execute") == 1, trace.messages
-    assert trace.round_trips() == 3, trace.messages
+    assert trace.round_trips() == 1, trace.messages
     assert published == [[2, 3]]
     with one.session() as s:
         assert s.scalars(select(EventLog.type).order_by(EventLog.id)).all() == [
             "ticket.updated", "ticket.created", "ticket.assigned"]
+
+
+def test_a_first_statement_run_for_many_rows_takes_begin_along_too(one: Database) -> None:
+    small_transaction(one, events=3)
+    trace = Trace(driver_of(one))
+
+    def rename() -> None:
+        with one.session() as s:
+            s.execute(text("UPDATE event_log SET rooms = :rooms WHERE id = :id"),
+                      [{"rooms": "queue:1", "id": 1}, {"rooms": "queue:2", "id": 3}])
+            s.commit()
+
+    trace.run(rename)
+    assert trace.round_trips() == 2, trace.messages  # BEGIN with both UPDATEs; COMMIT
+    with one.session() as s:
+        assert s.scalars(select(EventLog.rooms).order_by(EventLog.id)).all() == [
+            "queue:1", "agent:1 supervisors", "queue:2"]
 
 
 def test_events_get_their_ids_in_order_and_are_published_after_commit(
@@ -181,8 +194,8 @@ def test_events_get_their_ids_in_order_and_are_published_after_commit(
     with one.session() as s:
         payloads = s.execute(select(EventLog.id, EventLog.payload).order_by(EventLog.id)).all()
     assert [(i, p["n"]) for i, p in payloads] == list(zip(ids, range(5), strict=True))
-    # A single row goes straight to the driver; a few more, one multi-row INSERT too.
-    many = 19
+    # Past MOST_ROWS_WITH_COMMIT they go in one multi-row INSERT before the COMMIT.
+    many = db_postgres.MOST_ROWS_WITH_COMMIT + 3
     trace = Trace(driver_of(one))
 
     def record_many() -> None:
@@ -195,13 +208,9 @@ def test_events_get_their_ids_in_order_and_are_published_after_commit(
     ids = [r.id for r in rows]
     assert len(ids) == many and ids == sorted(ids) and ids[0] > seen[0][0][-1]
     assert seen[-1][0] == ids
-    # BEGIN, the one INSERT (all rows, one statement), then the COMMIT.
-    assert trace.sent("Execute") == 1 and trace.queries == ["BEGIN", "COMMIT"], trace.messages
-    assert trace.round_trips() == 3, trace.messages
-    with one.session() as s:
-        one_row = record_event(s, "ticket.created", {"n": 1}, ["agent:1"])
-        s.commit()
-    assert one_row.id == ids[-1] + 1 and seen[-1][0] == [one_row.id]
+    # BEGIN with the one INSERT (all rows, one statement), then the COMMIT.
+    assert trace.sent("Execute") == 2 and trace.sent("Query") == 1, trace.messages
+    assert trace.round_trips() == 2, trace.messages
 
 
 def test_a_failing_insert_at_commit_commits_nothing(one: Database) -> None:
@@ -300,36 +309,24 @@ def test_statement_listeners_still_see_the_event_insert(one: Database) -> None:
         small_transaction(one, events=2)
     finally:
         event.remove(one.engine, "before_cursor_execute", listen)
-    # One INSERT for both rows, as SQLAlchemy's insertmanyvalues reports it: an
-    # executemany whose one batch binds both rows' four values.
-    assert seen == [("SELECT", False, 1), ("INSERT", True, 8)]
-    seen.clear()
-    event.listen(one.engine, "before_cursor_execute", listen)
-    try:
-        small_transaction(one, events=1)
-    finally:
-        event.remove(one.engine, "before_cursor_execute", listen)
-    assert seen == [("SELECT", False, 1), ("INSERT", False, 1)]
+    assert seen == [("SELECT", False, 1), ("INSERT", True, 2)]
 
 
 def test_a_connection_that_sat_idle_is_pinged_and_replaced_when_killed(
         one: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(db_postgres, "IDLE_BEFORE_PING", 0.05)
     pid = backend_pid(one)
-    small_transaction(one)  # (its statements prepared)
     trace = Trace(driver_of(one))
     trace.run(lambda: small_transaction(one))
-    assert "" not in trace.queries  # checked in a moment ago: not pinged
-    usual = trace.round_trips()
+    assert trace.sent("Query") == 0  # checked in a moment ago: not pinged
     time.sleep(0.1)
     trace.run(lambda: small_transaction(one))
-    # The ping (an empty simple query), then as usual.
-    assert trace.queries[0] == "" and trace.round_trips() == usual + 1, trace.messages
+    assert trace.sent("Query") == 1 and trace.round_trips() == 3  # the ping, then as usual
     terminate(pid)
     time.sleep(0.1)
     small_transaction(one)  # the ping fails, the pool connects again, nothing fails
     assert backend_pid(one) != pid
-    assert count_events(one) == 4
+    assert count_events(one) == 3
 
 
 def test_a_connection_killed_just_after_checkin_fails_its_first_statement_as_before(
@@ -337,7 +334,7 @@ def test_a_connection_killed_just_after_checkin_fails_its_first_statement_as_bef
     pid = backend_pid(one)
     terminate(pid)
     with one.session() as s, pytest.raises(exc.OperationalError) as raised:
-        s.get(EventLog, 1)  # psycopg's BEGIN fails
+        s.get(EventLog, 1)  # BEGIN and this SELECT, pipelined
     assert raised.value.connection_invalidated
     assert backend_pid(one) != pid  # replaced
 
@@ -355,7 +352,7 @@ def test_pre_ping_stays_the_callers_choice(pg_url: str) -> None:
         default.dispose()
 
 
-def test_a_transaction_can_ask_for_generic_plans_with_its_begin(one: Database) -> None:
+def test_a_transaction_can_ask_for_generic_plans_without_a_round_trip(one: Database) -> None:
     small_transaction(one)  # connects
     trace = Trace(driver_of(one))
     modes: list[str] = []
@@ -370,12 +367,8 @@ def test_a_transaction_can_ask_for_generic_plans_with_its_begin(one: Database) -
             s.commit()
 
     trace.run(asked)
-    # BEGIN and the SET LOCAL in one simple query; the SHOW; the get; the COMMIT.
-    assert trace.queries[0] in ("BEGIN; SET LOCAL plan_cache_mode = force_generic_plan",
-                                "BEGIN ISOLATION LEVEL READ COMMITTED; "
-                                "SET LOCAL plan_cache_mode = force_generic_plan")
-    assert trace.queries[1:] == ["SHOW plan_cache_mode", "COMMIT"], trace.queries
-    assert trace.round_trips() == 4, trace.messages
+    # BEGIN, the SET LOCAL and the SHOW in one round trip; the get; the COMMIT.
+    assert trace.round_trips() == 3, trace.messages
     assert modes == ["force_generic_plan"]
     with one.session() as s:  # the setting ended with its transaction
         assert s.scalar(text("SHOW plan_cache_mode")) == "auto"
@@ -398,7 +391,7 @@ def test_routing_transactions_plan_generically(pg_db: Database) -> None:
         assert s.scalar(text("SHOW plan_cache_mode")) == "auto"
 
 
-def test_a_read_queued_for_after_the_commit_runs_right_after_it_and_sees_it(
+def test_a_read_sent_after_the_commit_sees_the_commit_without_a_round_trip(
         one: Database) -> None:
     from sqlalchemy import bindparam, literal
 
@@ -421,12 +414,10 @@ def test_a_read_queued_for_after_the_commit_runs_right_after_it_and_sees_it(
             assert s.connection().connection.driver_connection.autocommit is False  # type: ignore[union-attr]
             s.rollback()
 
-    work()  # (its statements prepared)
     trace.run(work)
-    # BEGIN, the get, the INSERT, COMMIT, then the read, with no BEGIN of its own.
-    assert trace.queries == ["BEGIN", "COMMIT"], trace.messages
-    assert trace.round_trips() == 5, trace.messages
-    assert read == [[(before + 1,)], [(before + 2,)]]  # each saw its own committed row
+    # BEGIN and the get; the INSERT, COMMIT and the read: two round trips.
+    assert trace.round_trips() == 2, trace.messages
+    assert read == [[(before + 1,)]]  # it saw this transaction's own committed row
     with one.session() as s:
         # A read that fails after the COMMIT leaves the commit standing, and no rows.
         record_event(s, "ticket.updated", {"n": 2}, ["agent:1"])
@@ -435,7 +426,7 @@ def test_a_read_queued_for_after_the_commit_runs_right_after_it_and_sees_it(
         assert failing is not None
         s.commit()
         assert failing.rows is None
-    assert count_events(one) == before + 3
+    assert count_events(one) == before + 2
     with one.session() as s:
         # A commit that fails leaves the read unread.
         s.add(EventLog(id=1, type="ticket.created", rooms="x", payload={},
@@ -457,7 +448,7 @@ def test_a_first_statement_that_fails_rolls_back_as_before(one: Database) -> Non
     small_transaction(one)  # connects
     before = count_events(one)
     with one.session() as s:
-        with pytest.raises(exc.DataError):  # SQLAlchemy's wrapper
+        with pytest.raises(exc.DataError):  # SQLAlchemy's wrapper, as without the pipeline
             s.execute(text("SELECT 1 / 0"))
         driver = s.connection().connection.driver_connection
         assert driver.pgconn.transaction_status == pq.TransactionStatus.INERROR  # type: ignore[union-attr]

@@ -368,8 +368,8 @@ def read_after_commit(session: Session, items: list[int], now: dt.datetime,
     """Queue, with the coming commit, the re-check ``is_unplaceable`` would make after it.
 
     For the items this transaction could not place (PostgreSQL): their candidate query
-    runs on the same connection just after the COMMIT (``query_after_commit``), with no
-    transaction of its own. Returns the queued reads by item.
+    travels in the pipeline that commits, just after the COMMIT (``query_after_commit``),
+    so the re-check costs no round trip. Returns the queued reads by item.
     """
     settling = session.info.get("routing_settling", {})
     read: dict[int, AfterCommit] = {}
