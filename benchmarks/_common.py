@@ -27,8 +27,9 @@ def latency_figures(latencies: list[float]) -> dict[str, float]:
 def python_loop_seconds(iterations: int = 3_000_000, runs: int = 3) -> float:
     """Seconds one core takes for a fixed pure-Python loop (best of ``runs``).
 
-    Machines of the same kind differ (seen here: by 2.5 times from one day to the next),
-    so figures from different runs compare only with this beside them.
+    Machines of the same kind differ (seen here: the routing benchmark's FIFO baseline
+    ran 2.1 to 2.6 times slower from one day to the next), so figures from different
+    runs compare only with this beside them.
     """
     best = float("inf")
     for _ in range(runs):

@@ -12,7 +12,7 @@ import functools
 import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -556,11 +556,10 @@ def fetch(session: Session, statement: Any, parameters: dict[str, Any]) -> Seque
     cursor = driver.cursor()
     import psycopg
 
+    begins = (_one_round_trip(driver, _take_at_begin(connection))
+              if _opens_transaction(driver) else nullcontext())
     try:
-        if _opens_transaction(driver):
-            with _one_round_trip(driver, _take_at_begin(connection)):
-                cursor.execute(sql, bound, prepare=True)
-        else:
+        with begins:
             cursor.execute(sql, bound, prepare=True)
         rows = cursor.fetchall() if cursor.pgresult is not None and cursor.pgresult.nfields else []
     except psycopg.Error as exc:
