@@ -166,7 +166,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
 class Wire:
     """A raw SMTP client over a socket, for what smtplib will not send."""
 
-    def __init__(self, port: int, source: str = "127.0.0.1", timeout: float = 5.0) -> None:
+    def __init__(self, port: int, source: str = "127.0.0.1", timeout: float = 30.0) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout,
                                              source_address=(source, 0))
         self.buffer = b""
