@@ -162,7 +162,10 @@ def redis_url() -> Iterator[str]:
     except ImportError as exc:  # pragma: no cover
         unavailable("redis", exc)
         raise
-    url = REDIS_URL.rsplit("/", 1)[0] + "/9"
+    # One database per pytest-xdist worker (gw0 takes 9, gw1 10, ...), so parallel
+    # workers never flush each other's keys.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    url = REDIS_URL.rsplit("/", 1)[0] + f"/{9 + int(worker.removeprefix('gw') or 0) % 7}"
     client = Redis.from_url(url, socket_connect_timeout=3)
     try:
         client.flushdb()
