@@ -268,7 +268,8 @@ def pipeline_begin_and_commit(engine: Engine) -> None:
     engine's dialect gets its own ``do_commit`` (called by ``Connection._commit_impl`` in
     the same error handling; an engine ``commit`` listener runs outside it), which sends
     the inserts ``insert_with_commit`` left, then COMMIT, in one pipeline; and its own
-    ``do_rollback``, which drops them.
+    ``do_rollback``, which drops them, and ends with COMMIT a transaction that wrote
+    nothing (``_wrote_nothing``).
     """
     import psycopg
 
@@ -330,11 +331,50 @@ def pipeline_begin_and_commit(engine: Engine) -> None:
 
     def do_rollback(dbapi_connection: Any) -> None:
         _take_at_commit(dbapi_connection)
+        driver = dbapi_connection.driver_connection
+        if _wrote_nothing(driver):
+            try:
+                driver.commit()  # the same end, and psycopg keeps its prepared statements
+                return
+            except psycopg.Error:  # the transaction has ended all the same
+                pass
         rollback(dbapi_connection)
 
     dialect.do_commit = do_commit  # type: ignore[method-assign]
     dialect.do_rollback = do_rollback  # type: ignore[method-assign]
     _PIPELINED.add(dialect)
+
+
+NO_TRANSACTION_ID = "SELECT pg_current_xact_id_if_assigned() IS NULL"
+
+
+def _wrote_nothing(driver: Any) -> bool:
+    """Whether the open transaction can end with COMMIT as well as ROLLBACK, keeping plans.
+
+    psycopg deallocates every prepared statement of a connection at each ROLLBACK (the
+    transaction might have dropped what they refer to). A session that only read ends in
+    a rollback, so a pooled connection that served one would prepare and plan the routing
+    statements again, after a DEALLOCATE ALL round trip. When the connection holds
+    prepared statements and the server says the transaction has no transaction id (it
+    wrote, locked and created nothing), COMMIT has the rollback's effect: this asks, in
+    the round trip the DEALLOCATE ALL would have taken. The application neither sets
+    anything at session level nor sends NOTIFY, which a COMMIT would keep and a ROLLBACK
+    undo.
+    """
+    from psycopg import pq
+
+    prepared = getattr(getattr(driver, "_prepared", None), "_names", None)
+    if (not prepared or driver.autocommit or driver.info.server_version < 130000
+            or getattr(driver, "_pipeline", None) is not None
+            or driver.pgconn.transaction_status != pq.TransactionStatus.INTRANS):
+        return False
+    import psycopg
+
+    try:
+        row = driver.execute(NO_TRANSACTION_ID, prepare=True).fetchone()
+    except psycopg.Error:  # the rollback follows, and meets the same trouble if any
+        return False
+    return bool(row and row[0])
 
 
 def _root(context: Any) -> Connection | None:

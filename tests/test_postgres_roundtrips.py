@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import pq
-from sqlalchemy import event, exc, func, insert, select, text
+from sqlalchemy import bindparam, event, exc, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from contactcenter import db as db_module
@@ -464,3 +464,88 @@ def test_a_first_statement_that_fails_rolls_back_as_before(one: Database) -> Non
         s.rollback()
     small_transaction(one)
     assert count_events(one) == before + 2
+
+
+# --- a rollback keeps the connection's prepared statements when nothing was written ---
+
+BY_ID = select(EventLog.id).where(EventLog.id == bindparam("id"))
+
+
+def prepared_names(driver: Any) -> set[str]:
+    """The statements the server holds prepared for this connection (its own transaction)."""
+    rows = driver.execute("SELECT name FROM pg_prepared_statements").fetchall()
+    driver.commit()
+    return {row[0] for row in rows}
+
+
+def prime(database: Database) -> tuple[Any, set[str]]:
+    """Prepare ``BY_ID`` on the one connection (``fetch`` prepares at first use).
+
+    Returns the connection's driver and the names of its prepared statements: psycopg
+    names each anew (``_pg3_N``), so a statement prepared again has another name.
+    """
+    small_transaction(database)
+    with database.session() as s:
+        db_postgres.fetch(s, BY_ID, {"id": 1})
+        s.commit()
+    driver = driver_of(database)
+    names = prepared_names(driver)
+    assert names
+    return driver, names
+
+
+def test_a_session_that_only_read_keeps_the_prepared_statements(one: Database) -> None:
+    driver, prepared = prime(one)
+    with one.session() as s:  # reads, then closes: SQLAlchemy rolls the transaction back
+        s.get(EventLog, 1)
+        s.execute(select(func.count()).select_from(EventLog))
+    assert prepared <= prepared_names(driver)
+
+
+def test_a_session_that_wrote_is_rolled_back(one: Database) -> None:
+    driver, prepared = prime(one)
+    before = count_events(one)
+    with one.session() as s:
+        s.execute(insert(EventLog).values(type="ticket.updated", rooms="x", payload={},
+                                          created_at=db_module.utcnow()))
+        s.rollback()
+    assert count_events(one) == before
+    # psycopg drops its prepared statements at a real ROLLBACK.
+    assert prepared.isdisjoint(prepared_names(driver))
+
+
+def test_a_session_that_only_locked_is_rolled_back(one: Database) -> None:
+    driver, prepared = prime(one)
+    with one.session() as s:
+        s.execute(select(EventLog.id).where(EventLog.id == 1).with_for_update())
+        s.rollback()  # row locks take a transaction id: a real ROLLBACK
+    assert prepared.isdisjoint(prepared_names(driver))
+
+
+def test_rows_queued_for_the_commit_are_dropped_by_a_rollback(one: Database) -> None:
+    driver, prepared = prime(one)
+    before = count_events(one)
+    returned: list[Any] = []
+    with one.session() as s:
+        s.get(EventLog, 1)
+        assert db_postgres.insert_with_commit(
+            s, insert(EventLog).returning(EventLog.id),
+            [{"type": "ticket.updated", "rooms": "x", "payload": {},
+              "created_at": db_module.utcnow()}], returned.extend)
+        s.rollback()  # nothing was sent: it ends with COMMIT, without the queued row
+    assert count_events(one) == before and returned == []
+    assert prepared <= prepared_names(driver)
+    small_transaction(one)  # and the next commit does not send it either
+    assert count_events(one) == before + 1
+
+
+def test_a_failed_transaction_with_prepared_statements_rolls_back(one: Database) -> None:
+    driver, _prepared = prime(one)
+    before = count_events(one)
+    with one.session() as s:
+        with pytest.raises(exc.DataError):
+            s.execute(text("SELECT 1 / 0"))
+        s.rollback()
+    assert driver.pgconn.transaction_status == pq.TransactionStatus.IDLE
+    small_transaction(one)
+    assert count_events(one) == before + 1
