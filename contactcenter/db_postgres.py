@@ -359,8 +359,10 @@ def _wrote_nothing(driver: Any) -> bool:
     wrote, locked and created nothing), COMMIT has the rollback's effect: this asks, in
     the round trip the DEALLOCATE ALL would have taken. The application neither sets
     anything at session level nor sends NOTIFY, which a COMMIT would keep and a ROLLBACK
-    undo.
+    undo. Whether statements are prepared is psycopg's private ``_prepared._names``:
+    should an upgrade change it, every rollback is a ROLLBACK again.
     """
+    import psycopg
     from psycopg import pq
 
     prepared = getattr(getattr(driver, "_prepared", None), "_names", None)
@@ -368,8 +370,6 @@ def _wrote_nothing(driver: Any) -> bool:
             or getattr(driver, "_pipeline", None) is not None
             or driver.pgconn.transaction_status != pq.TransactionStatus.INTRANS):
         return False
-    import psycopg
-
     try:
         row = driver.execute(NO_TRANSACTION_ID, prepare=True).fetchone()
     except psycopg.Error:  # the rollback follows, and meets the same trouble if any
