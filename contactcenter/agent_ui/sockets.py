@@ -10,10 +10,9 @@ its snapshot.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 from typing import Any
-
-import threading
 from urllib.parse import urlsplit
 
 from flask import Flask, request
@@ -158,18 +157,27 @@ def init_app(app: Flask) -> None:
         ticket = db_session().get(Ticket, ticket_id)
         if ticket is None or not can_view_ticket(db_session(), user, ticket):
             return {"error": "not found"}
-        for tid in viewers.leave(request.sid):  # type: ignore[attr-defined]
+        sid = request.sid  # type: ignore[attr-defined]
+        for tid in viewers.leave(sid):
             if tid != ticket_id:
                 leave_room(room("ticket", tid))
                 announce(tid)
-        join_room(room("ticket", ticket_id))
-        # The customer's room too: an edit of the customer from any screen refreshes this one.
-        customer_room = room("customer", ticket.customer_id)
-        for name in rooms():
-            if name.startswith("customer:") and name != customer_room:
-                leave_room(name)
-        join_room(customer_room)
-        viewers.watch(ticket_id, request.sid, user.id, user.name)  # type: ignore[attr-defined]
+        try:
+            join_room(room("ticket", ticket_id))
+            # The customer's room too: an edit of the customer from any screen refreshes
+            # this one.
+            customer_room = room("customer", ticket.customer_id)
+            for name in rooms():
+                if name.startswith("customer:") and name != customer_room:
+                    leave_room(name)
+            join_room(customer_room)
+        except (KeyError, ValueError):  # the socket dropped while this event was handled
+            return {"error": "disconnected"}
+        viewers.watch(ticket_id, sid, user.id, user.name)
+        if not socketio.server.manager.is_connected(sid, NAMESPACE):
+            # Its disconnect ran meanwhile and cleared what it knew: no ghost viewer.
+            viewers.leave(sid)
+            return {"error": "disconnected"}
         announce(ticket_id)
         return {"ok": True, "viewers": viewers.list(ticket_id)}
 

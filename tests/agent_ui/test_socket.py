@@ -188,3 +188,33 @@ def test_a_foreign_origin_cannot_open_the_desk_socket(app: Any, client: Any, des
     same = socketio.test_client(app, namespace=NS, flask_test_client=client,
                                 headers={"Origin": "http://localhost"})
     assert same.is_connected(NS)
+
+
+@pytest.mark.parametrize(("moment", "others"), [
+    ("can_view_ticket", 0),  # before joining its rooms, alone in the namespace
+    ("can_view_ticket", 1),  # the same beside another socket (another error inside)
+    ("watch", 0),  # after joining, before the viewer is registered: a ghost, unless checked
+], ids=["before-joining", "before-joining-beside-another", "before-registering"])
+def test_a_watch_whose_socket_drops_while_it_is_handled_leaves_no_viewer(
+        app: Any, client: Any, agent_socket: Any, desk: Desk, moment: str, others: int,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from contactcenter.agent_ui import sockets
+
+    second = [connect(app, client) for _ in range(others)]
+    socketio = app.extensions["contactcenter"].socketio
+    sid = socketio.server.manager.sid_from_eio_sid(agent_socket.eio_sid, NS)
+    owner = sockets if moment == "can_view_ticket" else sockets.viewers
+    original = getattr(owner, moment)
+
+    def dropped_meanwhile(*args: Any) -> Any:
+        socketio.server.disconnect(sid, namespace=NS)  # its disconnect handler runs now
+        return original(*args)
+
+    monkeypatch.setattr(owner, moment, dropped_meanwhile)
+    answer = agent_socket.emit("watch", {"ticket_id": desk.mine.id}, namespace=NS,
+                               callback=True)
+    assert answer == {"error": "disconnected"}
+    assert sockets.viewers.list(desk.mine.id) == []
+    assert not agent_socket.is_connected(NS)
+    for sock in second:
+        sock.disconnect(NS)
