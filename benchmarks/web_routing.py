@@ -43,6 +43,7 @@ from contactcenter.db import Database, import_models
 from contactcenter.routing import engine
 
 VARIANTS = ("kept", "rollback")
+FIGURES = ("decisions_per_s", "p50_ms", "p95_ms", "p99_ms")
 
 
 def read_first(db: Database) -> None:
@@ -58,12 +59,11 @@ def read_first(db: Database) -> None:
 
 
 def figures_of(run: dict[str, Any]) -> dict[str, Any]:
-    return {key: run[key] for key in ("decisions_per_s", "p50_ms", "p95_ms", "p99_ms")}
+    return {key: run[key] for key in FIGURES}
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    return {key: round(statistics.median(run[key] for run in runs), 3)
-            for key in ("decisions_per_s", "p50_ms", "p95_ms", "p99_ms")}
+    return {key: round(statistics.median(run[key] for run in runs), 3) for key in FIGURES}
 
 
 def main(argv: list[str] | None = None) -> int:
