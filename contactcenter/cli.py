@@ -198,14 +198,16 @@ def import_cmd(kind: str, file: Path, report: Path | None, quiet: bool) -> None:
     """Import records from CSV or JSON, idempotent on their external id."""
     from contactcenter.customers.importer import ImportFileError, import_file
 
-    database = _db(_settings())
+    settings = _settings()
+    database = _db(settings)
     try:
         if kind == "articles":
             from contactcenter.knowledge.importer import import_articles_file
 
             result = import_articles_file(database, file, progress=not quiet)
         else:
-            result = import_file(database, kind, file, progress=not quiet)
+            result = import_file(database, kind, file, progress=not quiet,
+                                 phone_region=settings.phone_region)
     except ImportFileError as exc:
         raise click.ClickException(str(exc)) from exc
     for problem in result.errors:

@@ -164,6 +164,9 @@ class Settings:
     twilio_api_key_secret: str = ""
     twilio_twiml_app_sid: str = ""
     twilio_caller_id: str = ""
+    # Where a phone number written without its country code is (forms, agents' dialling,
+    # identities added by hand, imported customers without a country): ISO 3166 alpha-2.
+    phone_region: str = "US"
     twilio_sms_from: str = ""
     twilio_whatsapp_from: str = ""
     twilio_media_hosts: str = "api.twilio.com,media.twiliocdn.com,mms.twiliocdn.com"
@@ -239,6 +242,15 @@ class Settings:
     testing: bool = False
     demo: bool = False
     extra_warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        import phonenumbers
+
+        region = self.phone_region.strip().upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise SettingsError("CONTACTCENTER_PHONE_REGION must be a two-letter country code "
+                                f"like US or RU, got {self.phone_region!r}")
+        object.__setattr__(self, "phone_region", region)
 
     @property
     def effective_database_url(self) -> str:

@@ -234,3 +234,11 @@ def test_upgrade_is_idempotent(tmp_path: Path) -> None:
             assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
     finally:
         database.dispose()
+
+
+def test_the_phone_region_is_a_country_code() -> None:
+    assert Settings.from_env({"CONTACTCENTER_PHONE_REGION": " ru "}).phone_region == "RU"
+    assert Settings().phone_region == "US"
+    for bad in ("", "XX", "Russia"):
+        with pytest.raises(SettingsError, match="CONTACTCENTER_PHONE_REGION"):
+            Settings.from_env({"CONTACTCENTER_PHONE_REGION": bad})

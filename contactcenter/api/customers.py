@@ -12,7 +12,7 @@ from sqlalchemy import func, or_, select
 from contactcenter.accounts.policy import Permission, can
 from contactcenter.api.auth import api_login_required, current_user, error
 from contactcenter.api.views import MAX_QUERY, _json_body, bp
-from contactcenter.app import db_session
+from contactcenter.app import db_session, services
 from contactcenter.customers.errors import (
     CustomerError,
     CustomerNotFoundError,
@@ -142,7 +142,8 @@ def add_identity(customer_id: int) -> Any:
     if customer is None:
         return error(404, "not found")
     data = _json_body()
-    kind, address, region = data.get("kind"), data.get("address"), data.get("region", "US")
+    kind, address = data.get("kind"), data.get("address")
+    region = data.get("region", services().settings.phone_region)
     if not isinstance(kind, str) or not isinstance(address, str) or len(address) > 400:
         raise ValueError("kind and address (at most 400 characters) must be strings")
     if not isinstance(region, str) or region.upper() not in phonenumbers.SUPPORTED_REGIONS:

@@ -95,13 +95,16 @@ class _StopReading(Exception):
         self.line = line
 
 
-def import_file(db: Database, kind: str, path: Path, progress: bool = True) -> ImportResult:
+def import_file(db: Database, kind: str, path: Path, progress: bool = True, *,
+                phone_region: str = "US") -> ImportResult:
     """Import one file of ``kind`` records and return what happened.
 
     :param kind: ``customers``, ``products``, ``purchases`` or ``contracts``.
     :param path: a ``.csv`` (UTF-8, with or without BOM, header row detected),
         ``.json`` (a list of objects, or JSON lines) or ``.jsonl`` file.
     :param progress: show a progress bar on stderr.
+    :param phone_region: the country of a customer row without one (its phone numbers
+        without a country code are read as that country's).
     :raises ImportFileError: when the file cannot be read at all.
     """
     spec = KINDS.get(kind)
@@ -111,6 +114,8 @@ def import_file(db: Database, kind: str, path: Path, progress: bool = True) -> I
     result = ImportResult(kind=kind)
     with path.open(encoding="utf-8-sig", newline="") as fh:
         items = _csv_items(fh, spec) if fmt == "csv" else _json_items(fh, fmt)
+        if kind == "customers":
+            items = _with_country(items, phone_region)
         total = _count_lines(path) if fmt in ("csv", "jsonl") else None
         bar = tqdm(total=total, unit="row", desc=f"import {kind}", file=sys.stderr,
                    disable=not progress, leave=False)
@@ -126,6 +131,14 @@ def import_file(db: Database, kind: str, path: Path, progress: bool = True) -> I
 
         recompute_after_import(db, kind)
     return result
+
+
+def _with_country(items: Iterator[Item], region: str) -> Iterator[Item]:
+    """Give each record without a country the one its phone numbers are read in."""
+    for line, record in items:
+        if isinstance(record, dict) and not str(record.get("country") or "").strip():
+            record = {**record, "country": region}
+        yield line, record
 
 
 def _apply_all(session: Session, spec: KindSpec, items: Iterator[Item], result: ImportResult,

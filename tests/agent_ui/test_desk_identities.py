@@ -410,3 +410,19 @@ def test_concurrent_adds_on_postgres_give_one_owner_and_clean_conflicts(
         assert len(owners) == 2
         assert len(list(s.scalars(select(AuditLog).where(
             AuditLog.action == "customer.identity_add")))) == 2
+
+
+def test_a_phone_without_a_region_is_read_in_the_deployments_region(
+        app: Any, client: Any, desk: Desk, agent: dict[str, str], session: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    services = app.extensions["contactcenter"]
+    monkeypatch.setattr(services, "settings", services.settings.replace(phone_region="RU"))
+    cid = desk.mine.customer_id
+    response = client.post(url(cid), json={"kind": "phone", "address": "8 (916) 555-01-02"},
+                           headers=agent)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["identity"]["address"] == "+79165550102"
+    # A region in the request still wins.
+    response = client.post(url(cid), json={"kind": "phone", "address": "(202) 555-0143",
+                                           "region": "US"}, headers=agent)
+    assert response.get_json()["identity"]["address"] == "+12025550143"

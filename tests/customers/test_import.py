@@ -247,3 +247,34 @@ def test_the_cli_prints_the_summary_and_row_errors_with_file_and_line(
     assert f"{path}:4: " in result.stderr and f"{path}:6: " in result.stderr
     again = runner.invoke(main, ["import", "customers", str(path), "--quiet"], env=env)
     assert json.loads(again.stdout.strip().splitlines()[-1])["unchanged"] == 3
+
+
+def test_customers_without_a_country_take_the_deployments_phone_region(
+        db: Database, tmp_path: Path) -> None:
+    text = ("external_id,name,phone,country\n"
+            "R-1,Local,8 (916) 555-01-02,\n"
+            "R-2,Abroad,(202) 555-0143,US\n")
+    result = import_file(db, "customers", write(tmp_path, "r.csv", text), progress=False,
+                         phone_region="RU")
+    assert result.created == 2 and not result.errors
+    with db.session() as s:
+        phones = {c.external_id: [i.address for i in c.identities]
+                  for c in s.scalars(select(Customer))}
+    assert phones == {"R-1": ["+79165550102"], "R-2": ["+12025550143"]}
+
+
+def test_the_import_command_reads_phones_in_the_configured_region(tmp_path: Path) -> None:
+    env = {"CONTACTCENTER_DATA_DIR": str(tmp_path / "data"),
+           "CONTACTCENTER_DATABASE_URL": f"sqlite:///{tmp_path / 'data' / 'cli.db'}",
+           "CONTACTCENTER_SECRET_KEY": "test-secret-key-not-for-production",
+           "CONTACTCENTER_PHONE_REGION": "ru"}
+    path = write(tmp_path, "r.csv", "external_id,name,phone\nR-1,Local,8 916 555-01-02\n")
+    done = CliRunner().invoke(main, ["import", "customers", str(path), "--quiet"], env=env)
+    assert done.exit_code == 0, done.output
+    database = Database(env["CONTACTCENTER_DATABASE_URL"])
+    with database.session() as s:
+        assert s.scalars(select(CustomerIdentity.address)).all() == ["+79165550102"]
+    database.dispose()
+    env["CONTACTCENTER_PHONE_REGION"] = "Narnia"
+    refused = CliRunner().invoke(main, ["import", "customers", str(path), "--quiet"], env=env)
+    assert refused.exit_code != 0 and "CONTACTCENTER_PHONE_REGION" in refused.output

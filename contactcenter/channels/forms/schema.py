@@ -141,8 +141,12 @@ def form_to_json(spec: FormSpec) -> dict[str, Any]:
 
 
 def validate_submission(spec: FormSpec, values: dict[str, Any],
-                        files: dict[str, tuple[str, bytes]]) -> Submission:
-    """Check a post against its form: required, types, options, lengths (files unchecked here)."""
+                        files: dict[str, tuple[str, bytes]], *, region: str = "US"
+                        ) -> Submission:
+    """Check a post against its form: required, types, options, lengths (files unchecked here).
+
+    A phone number without its country code is read as one of ``region``.
+    """
     out = Submission()
     for f in spec.fields:
         if f.type == "file":
@@ -169,7 +173,7 @@ def validate_submission(spec: FormSpec, values: dict[str, Any],
             if f.type == "email":
                 value = normalise_email(value)
             elif f.type == "phone":
-                value = normalise_phone(value)
+                value = normalise_phone(value, region)
         except InvalidIdentityError:
             out.errors[f.name] = ("Enter a valid e-mail address." if f.type == "email"
                                   else "Enter a valid phone number.")

@@ -223,7 +223,7 @@ def submit(session: Session, settings: Settings, registry: ChannelRegistry, spec
 
     now = now or utcnow()
     sid = _valid_submission_id(submission_id)
-    submission = validate_submission(spec, values, files)
+    submission = validate_submission(spec, values, files, region=settings.phone_region)
     attachments = check_files(settings, submission)
     if sid is None:
         submission.errors["submission_id"] = "The form expired; reload the page and try again."

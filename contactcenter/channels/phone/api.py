@@ -206,7 +206,7 @@ def set_forwarding() -> Any:
         if not isinstance(number, str) or len(number) > 40:
             return error(400, "forward_number must be a phone number or null")
         try:
-            number = normalise_phone(number)
+            number = normalise_phone(number, services().settings.phone_region)
         except InvalidIdentityError as exc:
             return error(400, str(exc))
     session = db_session()

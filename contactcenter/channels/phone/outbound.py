@@ -67,7 +67,7 @@ def place_call(session: Session, ticket: Ticket, agent: User, settings: Settings
                now: dt.datetime, number: str | None = None) -> Call:
     """Call a ticket's customer for an agent (agent first); the caller commits what follows the request."""
     try:
-        to = normalise_phone(number) if number else customer_number(ticket)
+        to = normalise_phone(number, settings.phone_region) if number else customer_number(ticket)
     except InvalidIdentityError as exc:
         raise CallError(str(exc)) from exc
     if not to:

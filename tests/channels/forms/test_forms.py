@@ -161,3 +161,11 @@ def test_the_honeypot_and_the_rate_limit_stop_bots(client: Any, session: Any,
                for i in range(settings.forms_posts_per_hour + 2)]
     limited = [a for a in answers if a.status_code == 429]
     assert limited and int(limited[0].headers["Retry-After"]) > 0
+
+
+def test_a_phone_field_reads_a_local_number_in_the_given_region() -> None:
+    spec = parse_form({**FORM, "fields": [*FORM["fields"], {"name": "phone", "type": "phone"}]})
+    values = {"email": "anna@example.com", "topic": "Other", "message": "Call me",
+              "phone": "8 (916) 555-01-02"}
+    assert validate_submission(spec, values, {}, region="RU").values["phone"] == "+79165550102"
+    assert "phone" in validate_submission(spec, values, {}).errors  # not a US number

@@ -51,6 +51,26 @@ def test_click_to_call_rings_the_agent_then_dials_the_customer(
     assert calls["calls"][0]["outcome"] == "busy"
 
 
+def test_a_local_number_an_agent_dials_is_read_in_the_deployments_region(
+        app, client, webhooks, session, settings, twilio, line, monkeypatch):
+    services = app.extensions["contactcenter"]
+    monkeypatch.setattr(services, "settings", settings.replace(phone_region="RU"))
+    ticket = _ticket(webhooks, session)
+    token = make_token(session, line.agent)
+    response = client.post(f"/api/v1/tickets/{ticket.number}/calls",
+                           json={"to": "8 (916) 555-01-02"}, headers=bearer(token))
+    assert response.status_code == 201, response.get_json()
+    data = response.get_json()
+    body = webhooks.post("/twilio/voice/connect", {
+        "CallSid": data["sid"], "AccountSid": "AC" + "0" * 32, "CallStatus": "in-progress",
+        "Direction": "outbound-api", "From": "+12025550100",
+        "To": f"client:agent-{line.agent.id}"}, query=f"call={data['call_id']}")
+    assert "+79165550102" in body.get_data(as_text=True)
+    forward = client.put("/api/v1/phone/me", json={"forward_number": "8 916 555 01 03"},
+                         headers=bearer(token))
+    assert forward.get_json() == {"forward_number": "+79165550103"}
+
+
 def test_click_to_call_reports_twilio_failure(client, webhooks, session, settings, twilio, line):
     ticket = _ticket(webhooks, session)
     token = make_token(session, line.agent)
