@@ -258,11 +258,28 @@ def undo_merge(session: Session, merge_id: int, actor_user_id: int | None) -> Cu
 
 
 def _announce_change(session: Session, customer: Customer, change: str,
-                      detail: dict[str, Any]) -> None:
-    """Tell every screen showing this customer to refresh (no address in the payload)."""
+                      detail: dict[str, Any], *, listed: bool = False) -> None:
+    """Tell every screen showing this customer to refresh (no address in the payload).
+
+    ``listed``: the change shows in ticket lists too (the name), so the queues and the
+    assignees of the customer's tickets hear of it as well, whose inboxes list them.
+    """
+    rooms = [room("customer", customer.id)]
+    if listed:
+        rooms += _list_rooms(session, customer.id)
     record_event(session, "customer.updated",
-                 {"customer_id": customer.id, "change": change, **detail},
-                 [room("customer", customer.id)])
+                 {"customer_id": customer.id, "change": change, **detail}, rooms)
+
+
+def _list_rooms(session: Session, customer_id: int) -> list[str]:
+    """The queue and agent rooms of a customer's tickets: the inboxes that list them."""
+    from contactcenter.tickets.models import Ticket
+
+    rows = session.execute(select(Ticket.queue_id, Ticket.assignee_id)
+                           .where(Ticket.customer_id == customer_id).distinct()).all()
+    queues = sorted({q for q, _ in rows if q is not None})
+    agents = sorted({a for _, a in rows if a is not None})
+    return [*(room("queue", q) for q in queues), *(room("agent", a) for a in agents)]
 
 
 def add_customer_identity(
@@ -369,5 +386,6 @@ def update_customer_details(session: Session, customer: Customer, actor_user_id:
         setattr(customer, key, values[key])
     audit(session, actor_user_id, "customer.update", "customer", customer.id,
           "; ".join(f"{k}: {before[k]!r} -> {values[k]!r}" for k in changed))
-    _announce_change(session, customer, "details", {"fields": changed})
+    _announce_change(session, customer, "details", {"fields": changed},
+                     listed="name" in changed)
     return changed

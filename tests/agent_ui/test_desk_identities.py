@@ -426,3 +426,31 @@ def test_a_phone_without_a_region_is_read_in_the_deployments_region(
     response = client.post(url(cid), json={"kind": "phone", "address": "(202) 555-0143",
                                            "region": "US"}, headers=agent)
     assert response.get_json()["identity"]["address"] == "+12025550143"
+
+
+def test_a_rename_reaches_the_inboxes_listing_the_customers_tickets_only(
+        app: Any, client: Any, desk: Desk, session: Any, agent: dict[str, str]) -> None:
+    make_user(session, "agent", email="billing2@example.test", queues=(desk.queue_a,))
+    make_user(session, "agent", email="tech@example.test", queues=(desk.queue_b,))
+    session.commit()
+    listeners = {}
+    for email in ("billing2@example.test", "tech@example.test"):
+        other = app.test_client()
+        login(other, email)
+        listeners[email] = connect(app, other)  # in the queue's room, watching nothing
+        listeners[email].get_received(NS)
+    cid = desk.mine.customer_id
+
+    def heard(email: str) -> list[dict[str, Any]]:
+        return [e for e in received_events(listeners[email]) if e["type"] == "customer.updated"]
+
+    assert client.patch(f"/api/v1/customers/{cid}", json={"language": "de"},
+                        headers=agent).status_code == 200
+    assert heard("billing2@example.test") == []  # the language shows in no list
+    assert client.patch(f"/api/v1/customers/{cid}", json={"name": "Olga S. Smirnova"},
+                        headers=agent).status_code == 200
+    [event] = heard("billing2@example.test")
+    assert event["payload"] == {"customer_id": cid, "change": "details", "fields": ["name"]}
+    assert heard("tech@example.test") == []  # the customer has no ticket in that queue
+    for sock in listeners.values():
+        sock.disconnect(NS)

@@ -110,3 +110,32 @@ def test_agents_edit_identities_and_a_colleague_sees_it_live(
     page.press("#identity-address", "Enter")
     page.locator("#identity-error", has_text="Not accepted").wait_for(timeout=10_000)
     assert "+79161234567" in identities_text(page)
+
+
+def test_a_renamed_customer_is_renamed_in_a_colleagues_inbox_live(
+        second: Any, desk: Desk, colleague: Any, client: Any,  # noqa: F811
+        console_errors: list[str]) -> None:  # noqa: F811
+    from tests.agent_ui.conftest import csrf_headers, login
+
+    inbox_loads: list[str] = []
+    second.on("response", lambda r: inbox_loads.append(r.url)
+              if "/desk/api/inbox" in r.url else None)
+    sign_in(second, "second@example.test")
+    second.wait_for_selector("#live[data-state=live]", timeout=15_000)
+    row = second.locator("#tickets tr", has_text=desk.mine.subject)
+    row.wait_for(timeout=10_000)
+    # The page's first load and the one that follows the socket's connect are both done.
+    for _ in range(200):
+        if len(inbox_loads) >= 2:
+            break
+        second.wait_for_timeout(50)
+    assert len(inbox_loads) >= 2
+    assert "Olga S. Smirnova" not in row.inner_text()
+    # Another agent renames the customer; the colleague has not opened the ticket.
+    assert login(client, "agent@example.test").status_code == 302
+    cid = desk.mine.customer_id
+    assert client.patch(f"/api/v1/customers/{cid}", json={"name": "Olga S. Smirnova"},
+                        headers=csrf_headers(client)).status_code == 200
+    second.locator("#tickets tr", has_text="Olga S. Smirnova").wait_for(timeout=10_000)
+    assert desk.mine.subject in second.inner_text("#tickets")
+    assert console_errors == []

@@ -205,6 +205,7 @@ function apply(event) {
     alertBox(t("{name} mentioned you on #{number}", { name: p.by_name, number: p.number }));
   }
   if (/^(ticket|message|item|sla)\./.test(event.type)) refreshInbox();
+  else if (event.type === "customer.updated" && (p.fields || []).includes("name")) refreshInbox();
   workspace.onEvent(event);
 }
 
