@@ -415,6 +415,7 @@ def apply_contract(session: Session, record: Record) -> Outcome:
     fields: dict[str, Any] = {
         "level": level, "starts_on": starts_on, "ends_on": ends_on,
         "response_minutes": row.integer("response_minutes", minimum=1, maximum=525_600),
+        "onsite_minutes": row.integer("onsite_minutes", minimum=1, maximum=525_600),
         "value": row.decimal("value", minimum=Decimal(0)), "currency": row.currency(),
     }
     org_external_id = row.text("organisation_external_id", 100)
@@ -468,7 +469,8 @@ KINDS: dict[str, KindSpec] = {
                                "ends_on", "response_minutes", "value", "currency", "sku",
                                "organisation_external_id", "calendar", "sla_policy",
                                "allowance_kind", "allowance_amount", "allowance_used",
-                               "renewal_state", "account_owner", "products"),
+                               "renewal_state", "account_owner", "products",
+                               "onsite_minutes"),
                  ("external_id", "level", "starts_on", "ends_on"),
                  apply_contract),
     )

@@ -165,6 +165,9 @@ class Contract(TimestampMixin, Base):
     starts_on: Mapped[dt.date]
     ends_on: Mapped[dt.date] = mapped_column(index=True)
     response_minutes: Mapped[int | None]
+    # Field service: business minutes from a visit's creation to the technician on site;
+    # None takes the level's commitment (CONTACTCENTER_FIELD_ONSITE_COMMITMENTS).
+    onsite_minutes: Mapped[int | None]
     value: Mapped[Decimal | None] = mapped_column(MONEY)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     calendar_id: Mapped[int | None] = mapped_column(

@@ -63,6 +63,7 @@ def serialize_contract(c: Contract, unmasked: bool, today: dt.date | None = None
     return {"id": c.id, "external_id": c.external_id, "level": c.level,
             "starts_on": c.starts_on.isoformat(), "ends_on": c.ends_on.isoformat(),
             "status": c.status_on(today), "response_minutes": c.response_minutes,
+            "onsite_minutes": c.onsite_minutes,
             "value": _money(c.value) if unmasked else MASK, "currency": c.currency}
 
 

@@ -131,8 +131,8 @@ def create_visit(session: Session, settings: Settings, ticket: Ticket, actor_id:
     """Create a visit for a ticket, its on-site deadline from the customer's contract.
 
     The address defaults to the customer's site; an edited address is kept as
-    the site for the next visit. The deadline is the contract level's on-site
-    commitment in business minutes on the contract's calendar, from now.
+    the site for the next visit. The deadline is the contract's on-site commitment
+    (its own, else its level's) in business minutes on its calendar, from now.
     """
     from contactcenter.sla.service import calendar_of
 
@@ -157,9 +157,12 @@ def create_visit(session: Session, settings: Settings, ticket: Ticket, actor_id:
     elif data.get("address") or data.get("area"):
         site.address, site.area = address, area
     contract = active_contract(session, customer, now.date())
-    minutes = onsite_minutes_for(contract.level if contract else None,
-                                 parse_commitments(settings.field_onsite_commitments),
-                                 settings.field_default_onsite_minutes)
+    if contract is not None and contract.onsite_minutes:
+        minutes: int | None = contract.onsite_minutes  # this contract's own commitment
+    else:
+        minutes = onsite_minutes_for(contract.level if contract else None,
+                                     parse_commitments(settings.field_onsite_commitments),
+                                     settings.field_default_onsite_minutes)
     calendar = calendar_of(session, contract.calendar_id if contract else None)
     visit = Visit(ticket_id=ticket.id, customer_id=customer.id,
                   contract_id=contract.id if contract else None, created_by_id=actor_id,

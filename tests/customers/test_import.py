@@ -278,3 +278,17 @@ def test_the_import_command_reads_phones_in_the_configured_region(tmp_path: Path
     env["CONTACTCENTER_PHONE_REGION"] = "Narnia"
     refused = CliRunner().invoke(main, ["import", "customers", str(path), "--quiet"], env=env)
     assert refused.exit_code != 0 and "CONTACTCENTER_PHONE_REGION" in refused.output
+
+
+def test_a_contract_may_carry_its_own_onsite_commitment(db: Database, tmp_path: Path) -> None:
+    import_file(db, "customers", write(tmp_path, "c.csv", CUSTOMERS_CSV), progress=False)
+    contracts = ("external_id,customer_external_id,level,starts_on,ends_on,onsite_minutes\n"
+                 "K-1,C-1,Premium,2025-01-01,2025-12-31,90\n"
+                 "K-2,C-2,Premium,2025-01-01,2025-12-31,\n"
+                 "K-3,C-2,Premium,2025-01-01,2025-12-31,0\n")
+    result = import_file(db, "contracts", write(tmp_path, "k.csv", contracts), progress=False)
+    assert result.created == 2 and [e.line for e in result.errors] == [4]
+    assert "onsite_minutes" in result.errors[0].message
+    with db.session() as s:
+        minutes = dict(s.execute(select(Contract.external_id, Contract.onsite_minutes)).all())
+    assert minutes == {"K-1": 90, "K-2": None}

@@ -58,6 +58,18 @@ def test_visit_deadline_follows_the_contract_on_its_calendar(session: Any, setti
     assert any("[Visit #" in t and "on site by 2026-03-09 15:00" in t for t in texts)
 
 
+def test_a_contracts_own_onsite_commitment_wins_over_its_levels(session: Any, settings: Any,
+                                                                field: Field) -> None:
+    contract = add_contract(session, field, "Premium")  # the level says 480 minutes
+    contract.onsite_minutes = 90
+    session.commit()
+    friday_3pm = dt.datetime(2026, 3, 6, 15, tzinfo=dt.UTC)
+    visit = new_visit(session, settings, field, friday_3pm)
+    assert visit.onsite_minutes == 90
+    # Within the 2 business hours left on Friday (office 09-17).
+    assert visit.due_at == dt.datetime(2026, 3, 6, 16, 30, tzinfo=dt.UTC)
+
+
 def test_without_contract_there_is_no_deadline_and_address_is_remembered(
         session: Any, settings: Any, field: Field) -> None:
     first = new_visit(session, settings, field)
