@@ -207,7 +207,7 @@ def import_cmd(kind: str, file: Path, report: Path | None, quiet: bool) -> None:
             result = import_articles_file(database, file, progress=not quiet)
         else:
             result = import_file(database, kind, file, progress=not quiet,
-                                 phone_region=settings.phone_region)
+                                 defaults={"country": settings.phone_region})
     except ImportFileError as exc:
         raise click.ClickException(str(exc)) from exc
     for problem in result.errors:

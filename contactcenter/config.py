@@ -244,12 +244,12 @@ class Settings:
     extra_warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
-        import phonenumbers
+        from contactcenter.customers.identity import phone_region
 
-        region = self.phone_region.strip().upper()
-        if region not in phonenumbers.SUPPORTED_REGIONS:
-            raise SettingsError("CONTACTCENTER_PHONE_REGION must be a two-letter country code "
-                                f"like US or RU, got {self.phone_region!r}")
+        try:
+            region = phone_region(self.phone_region, "CONTACTCENTER_PHONE_REGION")
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
         object.__setattr__(self, "phone_region", region)
 
     @property

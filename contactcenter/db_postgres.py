@@ -357,7 +357,8 @@ def _wrote_nothing(driver: Any) -> bool:
     statements again, after a DEALLOCATE ALL round trip. When the connection holds
     prepared statements and the server says the transaction has no transaction id (it
     wrote, locked and created nothing), COMMIT has the rollback's effect: this asks, in
-    the round trip the DEALLOCATE ALL would have taken. The application neither sets
+    the round trip the DEALLOCATE ALL would have taken (a transaction that did write, a
+    failure's rollback, pays it on top). The application neither sets
     anything at session level nor sends NOTIFY, which a COMMIT would keep and a ROLLBACK
     undo. Whether statements are prepared is psycopg's private ``_prepared._names``:
     should an upgrade change it, every rollback is a ROLLBACK again.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import phonenumbers
 from flask import jsonify, request
 from sqlalchemy import func, or_, select
 
@@ -21,7 +20,7 @@ from contactcenter.customers.errors import (
     LastIdentityError,
     MergeError,
 )
-from contactcenter.customers.identity import normalise_email, normalise_phone
+from contactcenter.customers.identity import normalise_email, normalise_phone, phone_region
 from contactcenter.customers.models import Customer, CustomerIdentity
 from contactcenter.customers.serialize import serialize_customer, serialize_customer_brief
 from contactcenter.customers.service import (
@@ -143,17 +142,15 @@ def add_identity(customer_id: int) -> Any:
         return error(404, "not found")
     data = _json_body()
     kind, address = data.get("kind"), data.get("address")
-    region = data.get("region", services().settings.phone_region)
     if not isinstance(kind, str) or not isinstance(address, str) or len(address) > 400:
         raise ValueError("kind and address (at most 400 characters) must be strings")
-    if not isinstance(region, str) or region.upper() not in phonenumbers.SUPPORTED_REGIONS:
-        raise ValueError("region must be a two-letter country code like US or RU")
+    region = phone_region(data.get("region", services().settings.phone_region))
     user = current_user()
     assert user is not None
     session = db_session()
     try:
         identity, created = add_customer_identity(session, customer, kind, address, user.id,
-                                                  region=region.upper())
+                                                  region=region)
     except IdentityConflictError as exc:
         session.rollback()
         # Only a caller who may merge learns which customer holds the address.

@@ -22,6 +22,15 @@ def normalise_email(raw: str) -> str:
     return value
 
 
+def phone_region(raw: object, name: str = "region") -> str:
+    """Return a country code phone numbers can be read in (``ru`` is ``RU``), or raise."""
+    region = raw.strip().upper() if isinstance(raw, str) else ""
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise InvalidIdentityError(
+            f"{name} must be a two-letter country code like US or RU, got {raw!r}")
+    return region
+
+
 def normalise_phone(raw: str, default_region: str = "US") -> str:
     """Return a phone number in E.164 (``+79161234567``), or raise for one that is not valid."""
     try:

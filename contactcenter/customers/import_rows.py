@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 
-import phonenumbers
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from contactcenter.customers.errors import InvalidIdentityError
-from contactcenter.customers.identity import normalise_email, normalise_phone
+from contactcenter.customers.identity import normalise_email, normalise_phone, phone_region
 from contactcenter.customers.models import (
     Contract,
     Customer,
@@ -176,12 +175,10 @@ def _describe(customer: Customer) -> str:
 
 def _region(row: Row) -> str:
     raw = row.text("country", 10)
-    if raw is None:
-        return "US"
-    region = raw.upper()
-    if region not in phonenumbers.SUPPORTED_REGIONS:
-        raise RowProblem(f"country must be a two-letter ISO code like US or RU, got {raw!r}")
-    return region
+    try:
+        return "US" if raw is None else phone_region(raw, "country")
+    except ValueError as exc:
+        raise RowProblem(str(exc)) from None
 
 
 def _identities(row: Row) -> list[tuple[str, str]]:

@@ -19,7 +19,7 @@ import itertools
 import json
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -96,15 +96,16 @@ class _StopReading(Exception):
 
 
 def import_file(db: Database, kind: str, path: Path, progress: bool = True, *,
-                phone_region: str = "US") -> ImportResult:
+                defaults: Mapping[str, str] | None = None) -> ImportResult:
     """Import one file of ``kind`` records and return what happened.
 
     :param kind: ``customers``, ``products``, ``purchases`` or ``contracts``.
     :param path: a ``.csv`` (UTF-8, with or without BOM, header row detected),
         ``.json`` (a list of objects, or JSON lines) or ``.jsonl`` file.
     :param progress: show a progress bar on stderr.
-    :param phone_region: the country of a customer row without one (its phone numbers
-        without a country code are read as that country's).
+    :param defaults: values for the kind's columns a row leaves blank (the CLI gives
+        customers the deployment's ``country``, in which phone numbers are read); columns
+        the kind does not have are ignored.
     :raises ImportFileError: when the file cannot be read at all.
     """
     spec = KINDS.get(kind)
@@ -114,8 +115,9 @@ def import_file(db: Database, kind: str, path: Path, progress: bool = True, *,
     result = ImportResult(kind=kind)
     with path.open(encoding="utf-8-sig", newline="") as fh:
         items = _csv_items(fh, spec) if fmt == "csv" else _json_items(fh, fmt)
-        if kind == "customers":
-            items = _with_country(items, phone_region)
+        if defaults:
+            items = _with_defaults(items, {k: v for k, v in defaults.items()
+                                           if k in spec.columns})
         total = _count_lines(path) if fmt in ("csv", "jsonl") else None
         bar = tqdm(total=total, unit="row", desc=f"import {kind}", file=sys.stderr,
                    disable=not progress, leave=False)
@@ -133,11 +135,13 @@ def import_file(db: Database, kind: str, path: Path, progress: bool = True, *,
     return result
 
 
-def _with_country(items: Iterator[Item], region: str) -> Iterator[Item]:
-    """Give each record without a country the one its phone numbers are read in."""
+def _with_defaults(items: Iterator[Item], defaults: dict[str, str]) -> Iterator[Item]:
+    """Fill each record's blank columns from ``defaults``."""
     for line, record in items:
-        if isinstance(record, dict) and not str(record.get("country") or "").strip():
-            record = {**record, "country": region}
+        if isinstance(record, dict):
+            blank = {k: v for k, v in defaults.items() if not str(record.get(k) or "").strip()}
+            if blank:
+                record = {**record, **blank}
         yield line, record
 
 

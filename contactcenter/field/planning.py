@@ -34,9 +34,15 @@ def parse_commitments(text: str) -> dict[str, int]:
     return result
 
 
-def onsite_minutes_for(level: str | None, commitments: dict[str, int], default: int
-                       ) -> int | None:
-    """Return the on-site commitment in business minutes for a contract level (None: none)."""
+def onsite_minutes_for(level: str | None, commitments: dict[str, int], default: int,
+                       own: int | None = None) -> int | None:
+    """Return the on-site commitment in business minutes (None: none).
+
+    A contract's ``own`` commitment wins; else its level's in ``commitments``; else
+    ``default``.
+    """
+    if own:
+        return own
     if level and level.lower() in commitments:
         return commitments[level.lower()]
     return default or None

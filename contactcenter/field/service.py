@@ -157,12 +157,10 @@ def create_visit(session: Session, settings: Settings, ticket: Ticket, actor_id:
     elif data.get("address") or data.get("area"):
         site.address, site.area = address, area
     contract = active_contract(session, customer, now.date())
-    if contract is not None and contract.onsite_minutes:
-        minutes: int | None = contract.onsite_minutes  # this contract's own commitment
-    else:
-        minutes = onsite_minutes_for(contract.level if contract else None,
-                                     parse_commitments(settings.field_onsite_commitments),
-                                     settings.field_default_onsite_minutes)
+    minutes = onsite_minutes_for(contract.level if contract else None,
+                                 parse_commitments(settings.field_onsite_commitments),
+                                 settings.field_default_onsite_minutes,
+                                 contract.onsite_minutes if contract else None)
     calendar = calendar_of(session, contract.calendar_id if contract else None)
     visit = Visit(ticket_id=ticket.id, customer_id=customer.id,
                   contract_id=contract.id if contract else None, created_by_id=actor_id,

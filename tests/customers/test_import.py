@@ -255,7 +255,7 @@ def test_customers_without_a_country_take_the_deployments_phone_region(
             "R-1,Local,8 (916) 555-01-02,\n"
             "R-2,Abroad,(202) 555-0143,US\n")
     result = import_file(db, "customers", write(tmp_path, "r.csv", text), progress=False,
-                         phone_region="RU")
+                         defaults={"country": "RU"})
     assert result.created == 2 and not result.errors
     with db.session() as s:
         phones = {c.external_id: [i.address for i in c.identities]

@@ -115,3 +115,10 @@ def test_offered_windows_are_working_time_free_and_ordered(
         assert not any(b0 < end and start < b1 for b0, b1 in busy)
     for (_, end_a), (start_b, _) in itertools.pairwise(windows):
         assert end_a <= start_b
+
+
+def test_a_contracts_own_commitment_wins_over_its_level_and_the_default() -> None:
+    table = parse_commitments("Premium=480")
+    assert onsite_minutes_for("Premium", table, 1440, own=90) == 90
+    assert onsite_minutes_for(None, table, 1440, own=90) == 90
+    assert onsite_minutes_for("Premium", table, 1440, own=None) == 480
